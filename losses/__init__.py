@@ -9,12 +9,30 @@ from __future__ import annotations
 
 import difflib
 
+from .abw import ABWLoss
 from .base import EPS, MAP_CHANNELS, SegLoss
+from .cldice import ClDiceLoss
 from .cross_entropy import BalancedCELoss, CELoss
+from .focal import FocalLoss
+from .overlap import DiceLoss, JaccardLoss, TverskyLoss
+from .rmi import RMILoss
+from .skea_topo import SkeaTopoLoss
+from .spw import SPWLoss
+from .wce import WCELoss
 
 LOSSES: dict[str, type[SegLoss]] = {
     "ce": CELoss,
     "bce": BalancedCELoss,
+    "dice": DiceLoss,
+    "focal": FocalLoss,
+    "jaccard": JaccardLoss,
+    "tversky": TverskyLoss,
+    "wce": WCELoss,
+    "abw": ABWLoss,
+    "skea_topo": SkeaTopoLoss,
+    "rmi": RMILoss,
+    "cldice": ClDiceLoss,
+    "spw": SPWLoss,
 }
 
 
