@@ -1,0 +1,197 @@
+"""eval.py on fabricated finished runs: values by hand, marks, missing and corrupt runs, figures, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from fake_runs import write_processed, write_run
+
+import eval as eval_cli
+from evaluation import EvaluationError, evaluate
+from evaluation.cost import map_seconds, required_maps
+from evaluation.naming import PAPER_METRICS, split_run_name
+from evaluation.report import PAPER_TABLE
+from evaluation.tables import load_paper_table, rank_marks
+
+FOLD_IMAGES = {0: [0, 1, 2], 1: [3, 4, 5]}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """drive: ce, dice, spw on folds 0-1; focal fold 0 only; bce fold 0 corrupt; everything else missing."""
+    root = tmp_path_factory.mktemp("eval")
+    runs, data = root / "runs", root / "processed"
+    per_fold = {
+        "ce": {0: {"miou": [0.5, 0.6, 0.7], "vi": [1, 1, 1]}, 1: {"miou": [0.7, 0.8, 0.9], "vi": [2, 2, 2]}},
+        "dice": {0: {"miou": [0.75] * 3, "vi": [1.2] * 3}, 1: {"miou": [0.75] * 3, "vi": [1.2] * 3}},
+        "spw": {0: {"miou": [0.8] * 3, "vi": [1.0] * 3}, 1: {"miou": [0.8] * 3, "vi": [1.0] * 3}},
+        "bce": {0: {"miou": [0.1] * 3}, 1: {"miou": [0.6] * 3}},
+        "focal": {0: {"miou": [0.4] * 3}},
+    }
+    for name, folds in per_fold.items():
+        for fold, values in folds.items():
+            extra = {"fov_auc": [0.9, 0.8, 0.7]} if name == "ce" else None
+            write_run(runs, "drive", name, 0, fold, values, FOLD_IMAGES[fold], extra=extra,
+                      epoch_seconds=2.0 if name == "spw" else 1.0)
+    (runs / "drive" / "bce" / "seed0" / "fold0" / "config.json").write_text("{not json")
+    write_processed(data, "drive", 6)
+    out = root / "results" / "t"
+    result = evaluate(runs, out, data_root=data, n_boot=200)
+    table = pd.read_csv(out / "table1.csv").set_index(["dataset", "run_name"])
+    return {"root": root, "runs": runs, "data": data, "out": out, "result": result, "table": table}
+
+
+def test_table1_values_equal_hand_computation(workspace):
+    ce = workspace["table"].loc[("drive", "ce")]
+    # fold means 0.6 and 0.8 → mean 0.7, population std 0.1; VI fold means 1 and 2 → 1.5 ± 0.5
+    assert ce["miou_mean"] == pytest.approx(0.7)
+    assert ce["miou_std"] == pytest.approx(0.1)
+    assert ce["vi_mean"] == pytest.approx(1.5)
+    assert ce["vi_std"] == pytest.approx(0.5)
+    assert ce["n_runs"] == 2
+    md = (workspace["out"] / "table1.md").read_text()
+    assert re.search(r"\| CE \| 0\.700±0\.100 \| \*\*0\.000±0\.000\*\* \| 1\.50±0\.50 \|", md)
+
+
+def test_best_bold_second_underlined_vi_lower_is_better(workspace):
+    table = workspace["table"]
+    assert table.loc[("drive", "spw"), "miou_rank"] == 1
+    assert table.loc[("drive", "dice"), "miou_rank"] == 2
+    assert pd.isna(table.loc[("drive", "ce"), "miou_rank"])
+    # VI: spw 1.0 < dice 1.2 < bce/focal 0.0? no: bce/focal have vi 0 → they are best; lower wins
+    assert table.loc[("drive", "focal"), "vi_rank"] == 1
+    assert table.loc[("drive", "spw"), "vi_rank"] == 2
+    assert pd.isna(table.loc[("drive", "ce"), "vi_rank"])
+    md = (workspace["out"] / "table1.md").read_text()
+    assert "**0.800±0.000**" in md and "<u>0.750±0.000</u>" in md
+    tex = (workspace["out"] / "table1.tex").read_text()
+    assert r"\textbf{0.800$\pm$0.000}" in tex and r"\underline{1.00$\pm$0.00}" in tex
+
+
+def test_rank_marks_ties_share_rank_and_direction():
+    vi = PAPER_METRICS[2]
+    assert rank_marks({"a": 1.0, "b": 1.001, "c": 2.0, "d": float("nan")}, vi) == {"a": 1, "b": 1, "c": 2}
+    miou = PAPER_METRICS[0]
+    assert rank_marks({"a": 0.5, "b": 0.7, "c": 0.6}, miou) == {"b": 1, "c": 2}
+
+
+def test_missing_runs_are_dashes_with_warnings(workspace):
+    md = (workspace["out"] / "table1.md").read_text()
+    assert "| WCE | – | – | – | – |" in md
+    assert "| SPW (label only) | – |" in md
+    notes = workspace["result"].warnings
+    assert "drive/wce: missing (no finished run)" in notes
+    assert "drive/focal: missing seed0/fold1" in notes
+    assert "drive/ce" not in " ".join(notes)
+    assert "drive/focal: missing seed0/fold1" in (workspace["out"] / "warnings.txt").read_text()
+
+
+def test_corrupt_run_is_reported_and_skipped(workspace):
+    notes = workspace["result"].warnings
+    assert any("corrupt" in n and "bce" in n and "config.json" in n for n in notes)
+    bce = workspace["table"].loc[("drive", "bce")]
+    assert bce["n_runs"] == 1 and bce["miou_mean"] == pytest.approx(0.6)
+
+
+def test_versus_paper_difference(workspace):
+    frame = pd.read_csv(workspace["out"] / "table1_vs_paper.csv")
+    row = frame[(frame["run_name"] == "ce") & (frame["metric"] == "miou")].iloc[0]
+    assert row["paper_mean"] == pytest.approx(0.765) and row["diff"] == pytest.approx(0.7 - 0.765)
+    assert "-0.065" in (workspace["out"] / "table1_vs_paper.md").read_text()
+
+
+def test_extended_table_lists_extra_columns(workspace):
+    frame = pd.read_csv(workspace["out"] / "metrics_extended.csv")
+    auc = frame[(frame["metric"] == "fov_auc") & (frame["run_name"] == "ce")].iloc[0]
+    assert auc["mean"] == pytest.approx(0.8) and auc["n_runs"] == 2
+    assert {"mhd", "vi_split", "vi_merge", "fov_auc"} <= set(frame["metric"])
+    assert "miou" not in set(frame["metric"])
+
+
+def test_cost_table_ratio_to_ce(workspace):
+    frame = pd.read_csv(workspace["out"] / "table3.csv").set_index("run_name")
+    assert frame.loc["spw", "epoch_seconds_median"] == pytest.approx(2.0)
+    assert frame.loc["spw", "ratio_to_ce"] == pytest.approx(2.0)
+    assert frame.loc["ce", "peak_memory_mib"] == pytest.approx(1.0)
+    assert "| fwd+bwd ms |" in (workspace["out"] / "table3.md").read_text()  # no bench csv: one "–" column
+
+
+def test_significance_written(workspace):
+    frame = pd.read_csv(workspace["out"] / "significance.csv")
+    row = frame[(frame["other"] == "ce") & (frame["metric"] == "miou")].iloc[0]
+    # pairs: fold0 0.8-[.5,.6,.7], fold1 0.8-[.7,.8,.9] → mean diff 0.1
+    assert row["n_pairs"] == 6 and row["mean_diff"] == pytest.approx(0.1)
+
+
+def test_figures_written_and_non_empty(workspace):
+    figures = workspace["out"] / "figures"
+    for name in ("qualitative_drive.png", "curves_drive.png", "table1_bars_drive.png"):
+        path = figures / name
+        assert path.is_file() and path.stat().st_size > 1000, name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_refuses_to_overwrite_then_replaces(workspace, tmp_path):
+    out = tmp_path / "res"
+    evaluate(workspace["runs"], out, data_root=workspace["data"], n_boot=50, datasets=["drive"], losses=["ce", "spw"])
+    with pytest.raises(EvaluationError, match="--overwrite"):
+        evaluate(workspace["runs"], out, data_root=workspace["data"], n_boot=50)
+    evaluate(workspace["runs"], out, data_root=workspace["data"], n_boot=50, overwrite=True, losses=["ce"])
+    assert "SPW" not in (out / "table1.md").read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["res"]  # no temp or old folder left behind
+
+
+def test_cli_errors_exit_non_zero(workspace, tmp_path, capsys):
+    assert eval_cli.main(["--runs", str(tmp_path / "absent"), "--out", str(tmp_path / "o")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert eval_cli.main(["--runs", str(workspace["runs"]), "--profile", "paper", "--out", str(tmp_path / "o")]) == 1
+    assert "no finished run" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_writes_results(workspace, tmp_path, capsys):
+    code = eval_cli.main(["--runs", str(workspace["runs"]), "--out", str(tmp_path / "o"), "--data-root",
+                          str(workspace["data"]), "--datasets", "drive", "--bench-csv", str(tmp_path / "nope.csv")])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "nope.csv not found" in captured.err and str(tmp_path / "o") in captured.out
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert manifest["command"].startswith("python eval.py") and len(manifest["runs"]) == 8  # ce, dice, spw ×2 + focal + bce fold1
+
+
+def test_map_seconds_and_required_maps():
+    meta = {"maps": {"wce": {"seconds": 1.5}, "abw": {"seconds": 2.0}}}
+    assert map_seconds(meta, ("wce", "abw")) == pytest.approx(3.5)
+    assert map_seconds(meta, ()) == 0.0
+    assert np.isnan(map_seconds(meta, ("skea_topo",))) and np.isnan(map_seconds(None, None))
+    assert required_maps("ce") == ()
+
+
+def test_split_run_name():
+    assert split_run_name("spw+use_prediction=False") == ("spw", {"use_prediction": "False"})
+    assert split_run_name("tversky+alpha=0.5,beta=0.5") == ("tversky", {"alpha": "0.5", "beta": "0.5"})
+    with pytest.raises(ValueError, match="k1=v1"):
+        split_run_name("spw+oops")
+
+
+def test_paper_table_matches_spec():
+    """configs/paper_table1.csv holds PAPER_SPEC §8's Table 1, value for value."""
+    spec = PAPER_TABLE.parents[2] / "shared" / "spec" / "PAPER_SPEC.md"
+    if not spec.is_file():
+        pytest.skip(f"{spec} not found")
+    paper = load_paper_table(PAPER_TABLE)
+    section = spec.read_text().split("## 8.")[1].split("Table 3")[0]
+    names = {"SNEMI3D": "snemi3d", "GlaS": "glas", "DRIVE": "drive"}
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines()]
+    rows = [r for r in rows if len(r) == 6 and r[0] in names]
+    assert len(rows) == len(paper) == 36
+    for r in rows:
+        loss = {"Skea-topo": "skea_topo"}.get(r[1], r[1].lower())
+        for cell, m in zip(r[2:], PAPER_METRICS):
+            mean, std = (float(x) for x in cell.split("±"))
+            assert paper.loc[(names[r[0]], loss), f"{m.key}_mean"] == mean
+            assert paper.loc[(names[r[0]], loss), f"{m.key}_std"] == std
