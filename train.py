@@ -1,0 +1,163 @@
+"""Train the paper's U-Net with one loss on one data set (PAPER_SPEC §5-§6).
+
+    python train.py --loss spw --dataset drive --profile cpu --fold 0
+    torchrun --nproc_per_node=2 train.py --loss spw --dataset glas --profile paper --fold all
+
+Writes ``<out>/<dataset>/<loss>[+k=v,...]/seed<S>/fold<k>/`` (docs/ARCHITECTURE.md §6).
+The logic lives in :mod:`training`; this file only parses the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+from data.registry import DATASETS
+from losses import LOSSES
+from training.config import (
+    PROFILES,
+    did_you_mean,
+    load_profile,
+    normalize_crop,
+    parse_loss_kwargs,
+    resolve_recipe,
+    run_name,
+)
+from training.distributed import destroy_process_group, device_for, env_dist_info, init_process_group
+from training.loop import RunSpec, TrainingError, run_folds, warn_amp_on_cpu
+from training.splits import processed_root, resolve_split_seed
+
+FOLDS = ("0", "1", "2", "all")
+
+
+def registered(kind: str, options) -> callable:
+    """argparse ``type=`` that rejects unknown names with the options and a did-you-mean hint."""
+
+    def check(name: str) -> str:
+        if name not in options:
+            raise argparse.ArgumentTypeError(did_you_mean(kind, name, options))
+        return name
+
+    return check
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train the paper's U-Net with one loss on one processed data set and test the best checkpoint.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--loss", required=True, type=registered("loss", LOSSES), choices=list(LOSSES),
+                   metavar="NAME", help=f"registered loss: {', '.join(LOSSES)}")
+    p.add_argument("--loss-kwargs", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="loss constructor arguments, typed as bool (true/false), int, float or str; "
+                        "the run name becomes <loss>+k=v,... (sorted)")
+    p.add_argument("--dataset", required=True, type=registered("dataset", DATASETS), choices=list(DATASETS),
+                   metavar="NAME", help=f"processed data set: {', '.join(DATASETS)}")
+    p.add_argument("--data-root", type=Path, default=Path("data/processed"),
+                   help="folder holding the processed data sets (written by data/prepare.py)")
+    p.add_argument("--fold", choices=FOLDS, default="0", help="cross-validation fold, or all three in order")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of weights, sampling and augmentation; also the split seed of splits.json "
+                        "when the data set holds several")
+    p.add_argument("--profile", choices=PROFILES, default="paper",
+                   help="training recipe from configs/profiles/<profile>.yaml")
+    p.add_argument("--epochs", type=positive_int, default=None, help="override the profile's epochs")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="override the profile's batch size (global: split over torchrun processes)")
+    p.add_argument("--lr", type=positive_float, default=None, help="override the profile's Adam learning rate")
+    p.add_argument("--width", type=positive_int, default=None, help="override the profile's U-Net base width")
+    p.add_argument("--crop", type=positive_int, nargs="+", default=None, metavar="N",
+                   help="override the profile's training crop: H [W]; None keeps the profile's")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="torch device (under torchrun each process takes cuda:LOCAL_RANK)")
+    p.add_argument("--amp", action="store_true",
+                   help="mixed precision for the network (CUDA only; losses always run in float32)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic algorithms (torch.use_deterministic_algorithms)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of the run folders")
+    p.add_argument("--resume", action="store_true", help="continue an unfinished run from its last.pt")
+    p.add_argument("--overwrite", action="store_true", help="delete an existing run folder and start again")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a TTY)")
+    return p
+
+
+def spec_from_args(args: argparse.Namespace, argv: list[str]) -> RunSpec:
+    """Resolve profile, overrides, loss kwargs and split seed into a :class:`RunSpec`."""
+    loss_kwargs = parse_loss_kwargs(args.loss_kwargs, args.loss, LOSSES[args.loss])
+    overrides = {
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "width": args.width,
+        "crop": normalize_crop(args.crop, "--crop"),
+    }
+    recipe = resolve_recipe(load_profile(args.profile), overrides)
+    root = processed_root(args.data_root, args.dataset, LOSSES[args.loss].required_maps)
+    if args.workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+    return RunSpec(
+        dataset=args.dataset,
+        data_root=args.data_root,
+        loss=args.loss,
+        loss_kwargs=loss_kwargs,
+        run_name=run_name(args.loss, loss_kwargs),
+        profile=args.profile,
+        recipe=recipe,
+        fold=0,
+        seed=args.seed,
+        split_seed=resolve_split_seed(root, args.seed),
+        device=args.device,
+        amp=args.amp,
+        deterministic=args.deterministic,
+        workers=args.workers,
+        out=args.out,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        command=shlex.join([sys.executable, "train.py", *argv]),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    info = env_dist_info()
+    try:
+        device = device_for(args.device, info)
+        args.amp = warn_amp_on_cpu(device, args.amp, warn=lambda m: warnings.warn(m, UserWarning, stacklevel=2))
+        spec = spec_from_args(args, argv)
+    except (ValueError, FileNotFoundError) as err:
+        parser.error(str(err))
+    folds = [0, 1, 2] if args.fold == "all" else [int(args.fold)]
+    try:
+        init_process_group(info, device)
+        run_folds(spec, folds, info, device)
+    except (TrainingError, FloatingPointError, FileNotFoundError, ValueError) as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

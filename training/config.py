@@ -1,0 +1,184 @@
+"""Training profiles, command-line overrides, typed ``--loss-kwargs`` and run names.
+
+A profile (``configs/profiles/<name>.yaml``, see PAPER_SPEC §6 for ``paper``) fixes the
+recipe; explicit command-line values override it. The resolved recipe is what
+``config.json`` records (docs/ARCHITECTURE.md §6).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PROFILE_DIR = REPO_ROOT / "configs" / "profiles"
+PROFILES = ("paper", "cpu", "smoke")
+
+#: Keys every profile must define, with the type each value must have.
+RECIPE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "epochs": int,
+    "batch_size": int,
+    "lr": float,
+    "lr_step": int,
+    "lr_gamma": float,
+    "clip_grad_norm": float,
+    "width": int,
+    "crop": (list, type(None)),
+}
+
+_INT_RE = re.compile(r"[+-]?\d+")
+
+
+def did_you_mean(kind: str, name: str, options: Iterable[str]) -> str:
+    """Message for an unknown ``name`` of ``kind`` listing ``options`` and the nearest one."""
+    options = list(options)
+    close = difflib.get_close_matches(name, options, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"unknown {kind} {name!r}; choose from: {', '.join(options)}.{hint}"
+
+
+def normalize_crop(value: Any, source: str) -> list[int] | None:
+    """``None`` or one/two positive ints → ``None`` or ``[H, W]``; raise naming ``source``."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+    if (
+        not isinstance(items, (list, tuple))
+        or len(items) not in (1, 2)
+        or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in items)
+    ):
+        raise ValueError(f"{source}: crop must be null or 1-2 positive ints (H W), got {value!r}")
+    return [int(items[0]), int(items[-1])]
+
+
+def validate_recipe(recipe: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Check that ``recipe`` has exactly :data:`RECIPE_KEYS` with sane values; return a clean copy."""
+    missing = sorted(set(RECIPE_KEYS) - set(recipe))
+    unknown = sorted(set(recipe) - set(RECIPE_KEYS) - {"description"})
+    if missing or unknown:
+        raise ValueError(
+            f"{source}: recipe keys must be {sorted(RECIPE_KEYS)}; missing {missing}, unknown {unknown}"
+        )
+    out: dict[str, Any] = {}
+    for key, kind in RECIPE_KEYS.items():
+        value = recipe[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)  # YAML reads "5" as int; the recipe means 5.0
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise ValueError(f"{source}: {key} must be {kind}, got {value!r}")
+        out[key] = value
+    out["crop"] = normalize_crop(out["crop"], source)
+    for key in ("epochs", "batch_size", "lr_step", "width"):
+        if out[key] < 1:
+            raise ValueError(f"{source}: {key} must be >= 1, got {out[key]}")
+    for key in ("lr", "lr_gamma", "clip_grad_norm"):
+        if not (math.isfinite(out[key]) and out[key] > 0):
+            raise ValueError(f"{source}: {key} must be a finite positive number, got {out[key]}")
+    return out
+
+
+def load_profile(name: str, profile_dir: Path = PROFILE_DIR) -> dict[str, Any]:
+    """Read ``<profile_dir>/<name>.yaml`` and validate it (keys of :data:`RECIPE_KEYS`)."""
+    path = Path(profile_dir) / f"{name}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"profile file {path} not found; profiles: {', '.join(PROFILES)}")
+    with path.open() as f:
+        data = yaml.safe_load(f)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of recipe keys, got {type(data).__name__}")
+    return validate_recipe(data, str(path))
+
+
+def resolve_recipe(profile: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The profile with every non-``None`` override applied (explicit flags win)."""
+    merged = dict(profile)
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return validate_recipe(merged, "command-line overrides")
+
+
+def parse_scalar(text: str) -> bool | int | float | str:
+    """Type a command-line value without ``eval``: true/false → bool, then int, float, else str."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if _INT_RE.fullmatch(text.strip()):
+        return int(text)
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def constructor_parameters(cls: type) -> dict[str, inspect.Parameter]:
+    """Keyword parameters of ``cls.__init__`` (without ``self`` and ``*args``/``**kwargs``)."""
+    params = inspect.signature(cls.__init__).parameters
+    return {
+        name: p
+        for name, p in params.items()
+        if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+
+
+def coerce_to_default(name: str, value: Any, param: inspect.Parameter, loss: str) -> Any:
+    """Make ``value`` match the type of the parameter's default (int → float; no other changes)."""
+    default = param.default
+    if default is inspect.Parameter.empty or default is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"--loss-kwargs {name}: loss {loss!r} expects true/false, got {value!r}")
+        return value
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, (int, float)) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ValueError(
+            f"--loss-kwargs {name}: loss {loss!r} expects a {type(default).__name__} "
+            f"(default {default!r}), got {value!r}"
+        )
+    if isinstance(default, int) and isinstance(value, float):
+        raise ValueError(f"--loss-kwargs {name}: loss {loss!r} expects an int (default {default}), got {value!r}")
+    if isinstance(default, str) and not isinstance(value, str):
+        return str(value)
+    return value
+
+
+def parse_loss_kwargs(items: Iterable[str], loss: str, loss_cls: type) -> dict[str, Any]:
+    """``["key=value", ...]`` → typed kwargs validated against ``loss_cls.__init__``.
+
+    Raises:
+        ValueError: an item without ``=``, a repeated key, a key the constructor does not
+            accept (the message lists the accepted keys) or a value of the wrong type.
+    """
+    accepted = constructor_parameters(loss_cls)
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--loss-kwargs expects key=value items, got {item!r}")
+        if key in out:
+            raise ValueError(f"--loss-kwargs: key {key!r} given twice")
+        if key not in accepted:
+            keys = ", ".join(accepted) if accepted else "none (it takes no hyper-parameters)"
+            raise ValueError(f"--loss-kwargs: loss {loss!r} has no parameter {key!r}; accepted keys: {keys}")
+        out[key] = coerce_to_default(key, parse_scalar(text), accepted[key], loss)
+    return out
+
+
+def run_name(loss: str, loss_kwargs: Mapping[str, Any]) -> str:
+    """``loss`` or ``loss+k1=v1,k2=v2`` (sorted keys), docs/ARCHITECTURE.md §6."""
+    if not loss_kwargs:
+        return loss
+    return loss + "+" + ",".join(f"{k}={loss_kwargs[k]}" for k in sorted(loss_kwargs))
+
+
+def run_dir(out: Path, dataset: str, name: str, seed: int, fold: int) -> Path:
+    """``<out>/<dataset>/<run-name>/seed<S>/fold<k>`` (docs/ARCHITECTURE.md §6)."""
+    return Path(out) / dataset / name / f"seed{seed}" / f"fold{fold}"
