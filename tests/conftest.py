@@ -30,3 +30,19 @@ def golden():
         pytest.skip(f"golden values not found at {GOLDEN}")
     with np.load(GOLDEN) as z:
         return {k: z[k] for k in z.files}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """One intra-op thread for the whole suite.
+
+    The suite's tensors are tiny: extra OpenMP threads add synchronisation, not speed, and on a
+    busy 2-core machine two threads ran a tiny U-Net about 10x slower than one. Subprocess tests
+    pass ``OMP_NUM_THREADS=1`` themselves.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -21,13 +21,6 @@ SIZE = 32
 STEPS = 40
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets gain nothing from intra-op threads; one thread avoids spinning on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def toy_sample(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -35,13 +35,6 @@ TIMING_KEYS = {
 CHECKPOINT_KEYS = {"model", "optimizer", "scheduler", "scaler", "epoch", "best_val_miou", "rng"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads run ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
@@ -173,7 +166,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(data_root, tmp_path):
     args = ("--epochs", "3", "--deterministic", "--width", "8")
     # In a subprocess that is killed with SIGKILL as soon as epoch 0's checkpoint lands,
     # i.e. while epoch 1 trains.
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as in this process (one_thread)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as in this process (one_torch_thread in conftest)
     cmd = [sys.executable, str(REPO / "train.py"), *smoke_args(data_root, tmp_path / "killed", "ce", *args)]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     killed = run_folder(tmp_path / "killed")

@@ -9,15 +9,6 @@ from torch import nn
 from models import SIZE_DIVISOR, UNet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads run ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def conv_params(c_in: int, c_out: int, k: int = 3) -> int:
     """Weights + bias of a k×k conv."""
     return k * k * c_in * c_out + c_out
