@@ -26,7 +26,7 @@ from torchvision.transforms import v2
 
 from data import DataError
 from data.io import read_json
-from losses.base import MAP_CHANNELS
+from data.maps import MAP_CHANNELS
 
 SPLITS = ("train", "val", "test")
 

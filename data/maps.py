@@ -301,6 +301,10 @@ def skea_topo_map(mask: np.ndarray) -> np.ndarray:
 
 
 #: Registry used by ``data/prepare.py --maps``: name → generator ``(H,W) mask → float32 map``.
+#: Channel count of each map, the one place for it: the data set serves ``maps/<name>`` as
+#: ``(C,H,W)`` and the loss contract (:mod:`losses.base`) checks ``maps[name]`` as ``(B,C,H,W)``.
+MAP_CHANNELS: dict[str, int] = {"wce": 1, "abw": 2, "skea_topo": 4}
+
 MAP_GENERATORS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "wce": wce_map,
     "abw": abw_map,

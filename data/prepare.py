@@ -176,7 +176,7 @@ def load_map_generators() -> dict[str, MapGenerator]:
 
 def expected_map_shape(name: str, size: tuple[int, int]) -> tuple[int, ...]:
     """Shape a generator must return: ``(H,W)`` for wce, ``(C,H,W)`` for the others."""
-    from losses.base import MAP_CHANNELS  # one place for channel counts (loss contract)
+    from data.maps import MAP_CHANNELS
 
     channels = MAP_CHANNELS[name]
     return tuple(size) if name == "wce" else (channels, *size)

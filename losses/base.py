@@ -26,11 +26,11 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from data.maps import MAP_CHANNELS  # channel count of each named map (B, C, H, W)
+
 #: ε inside ``log(p + ε)`` in the paper-time code (PAPER_SPEC notation section).
 EPS = 1e-7
 
-#: Channel count of each named per-pixel map (``maps[name]`` is ``(B, C, H, W)``).
-MAP_CHANNELS: dict[str, int] = {"wce": 1, "abw": 2, "skea_topo": 4}
 
 
 def _describe(t: torch.Tensor) -> str:

@@ -10,7 +10,7 @@ Modules: ``paper`` (PAPER_SPEC §7), ``connectomics`` (VI, ARI, adapted Rand err
 
 from __future__ import annotations
 
-from .compute import DATASET_FAMILIES, METRIC_DESCRIPTIONS, compute_metrics, dataset_family
+from .compute import METRIC_DESCRIPTIONS, READER_FAMILIES, compute_metrics, dataset_family
 from .connectomics import adapted_rand_error, adjusted_rand_index, variation_of_information
 from .objects import object_dice, object_f1, object_hausdorff, object_metrics
 from .paper import ari, mdice, mhd, miou, vi, vi_split_merge
@@ -18,7 +18,7 @@ from .pixel import fov_metrics, roc_auc
 from .topology import betti_errors, betti_numbers, cldice, hd95
 
 __all__ = [
-    "DATASET_FAMILIES",
+    "READER_FAMILIES",
     "METRIC_DESCRIPTIONS",
     "adapted_rand_error",
     "adjusted_rand_index",

@@ -15,17 +15,10 @@ from .paper import paper_metrics
 from .pixel import fov_metrics
 from .topology import _betti_errors, _cldice, _hd95
 
-#: Data-set name (the project's registry, docs/ARCHITECTURE.md §1) → metric family. Synthetic
-#: replicas share their real set's family; ISBI 2012 is an EM membrane set like SNEMI3D.
-DATASET_FAMILIES: dict[str, str] = {
-    "drive": "drive",
-    "synth-drive": "drive",
-    "glas": "glas",
-    "synth-glas": "glas",
-    "snemi3d": "em",
-    "synth-snemi3d": "em",
-    "isbi2012": "em",
-}
+#: Raw-data reader of a registered data set (``data.registry.DATASETS[name].reader``) → metric
+#: family. Synthetic replicas share their real set's reader; ISBI 2012 is an EM membrane set like
+#: SNEMI3D. Keyed by reader so that the data-set registry stays the one list of names.
+READER_FAMILIES: dict[str, str] = {"drive": "drive", "glas": "glas", "snemi3d": "em", "isbi2012": "em"}
 
 #: Families whose class 1 is a thin structure (vessels, membranes): clDice and Betti errors apply.
 THIN_FAMILIES = frozenset({"drive", "em"})
@@ -42,7 +35,7 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "class-1 pixels included as one cluster (PAPER_SPEC §7)",
     "mhd": "modified Hausdorff distance (Dubuisson-Jain; skimage hausdorff_distance method='modified') "
     "over all class-1 pixels, in pixels; 0 both empty, inf exactly one empty",
-    "hd95": "95th-percentile Hausdorff distance between the class-1 edge pixels (mask XOR erosion), max of the "
+    "hd95_monai": "95th-percentile Hausdorff distance between the class-1 edge pixels (mask XOR erosion), max of the "
     "two directed percentiles (MONAI convention), in pixels; 0 both empty, inf exactly one empty",
     "fov_acc": "DRIVE accuracy inside the FOV mask at prob > 0.5",
     "fov_sens": "DRIVE sensitivity (vessel TPR) inside the FOV mask at prob > 0.5; NaN without vessel in the FOV",
@@ -63,16 +56,18 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
 
 def dataset_family(dataset: str) -> str:
     """Metric family of a registered data-set name; ValueError listing the names otherwise."""
-    if dataset not in DATASET_FAMILIES:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of: {', '.join(DATASET_FAMILIES)}")
-    return DATASET_FAMILIES[dataset]
+    from data.registry import DATASETS  # the one registry of data-set names
+
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of: {', '.join(DATASETS)}")
+    return READER_FAMILIES[DATASETS[dataset].reader]
 
 
 def compute_metrics(prob, gt, dataset: str, fov=None, instances=None) -> dict[str, float]:
     """All metrics of one test image (docs/ARCHITECTURE.md §5); definitions in ``METRIC_DESCRIPTIONS``.
 
     Always: ``miou, mdice, vi, vi_split, vi_merge, ari, mhd`` (paper, on ``pred = prob > 0.5``) and
-    ``hd95``. Per family:
+    ``hd95_monai`` (HD95 in the MONAI convention). Per family:
 
     - DRIVE (``drive``, ``synth-drive``): ``cldice, betti0_err, betti1_err`` on the vessels;
       ``fov_acc, fov_sens, fov_spec, fov_auc`` when ``fov`` is given.
@@ -86,7 +81,7 @@ def compute_metrics(prob, gt, dataset: str, fov=None, instances=None) -> dict[st
     Args:
         prob: float (H, W) class-1 probability in [0, 1].
         gt: binary (H, W) (bool/int/float with values {0, 1}), 1 = class 1.
-        dataset: registered data-set name (``DATASET_FAMILIES``).
+        dataset: registered data-set name (``data.registry.DATASETS``).
         fov: optional binary (H, W) field-of-view mask (DRIVE).
         instances: optional non-negative int (H, W) gt instance ids, 0 = none (GlaS, SNEMI3D).
 
@@ -108,7 +103,7 @@ def compute_metrics(prob, gt, dataset: str, fov=None, instances=None) -> dict[st
     # One pair of distance transforms serves both MHD and HD95.
     pair = PairDistances(pred, g) if pred.any() and g.any() else None
     out = paper_metrics(pred, g, pair)
-    out["hd95"] = _hd95(pred, g, pair)
+    out["hd95_monai"] = _hd95(pred, g, pair)
     if family == "drive" and fov is not None:
         out.update(fov_metrics(p, g, fov))
     if family == "glas" and instances is not None:

@@ -1,7 +1,7 @@
 """``make demo``: the whole pipeline on the embedded synthetic data sets, in a few minutes on 2 CPU cores.
 
 Prepares synth-drive, synth-glas and synth-snemi3d (data/prepare.py writes the synthetic raw
-replicas first), trains SPW and CE with the ``smoke`` profile on the three folds of each, evaluates
+replicas first), trains SPW and CE with the ``demo`` profile on the three folds of each, evaluates
 into results/demo/ and prints where the tables and figures are. All of it is
 scripts/run_benchmark.py with fixed arguments; a second ``make demo`` skips the finished runs.
 ``--all-losses`` trains every loss instead (about 3× longer on 2 cores).
@@ -27,7 +27,7 @@ RESULTS = Path("results/demo")
 
 def benchmark_args(all_losses: bool) -> list[str]:
     """The run_benchmark.py command line of the demo."""
-    return ["--profile", "smoke", "--datasets", *DATASETS, "--losses", *(["all"] if all_losses else ["ce", "spw"]),
+    return ["--profile", "demo", "--datasets", *DATASETS, "--losses", *(["all"] if all_losses else ["ce", "spw"]),
             "--seeds", "0", "--folds", "0", "1", "2", "--raw-root", "data", "--data-root", "data/processed",
             "--runs", str(RUNS), "--results", str(RESULTS)]
 

@@ -29,6 +29,7 @@ if str(REPO_ROOT) not in sys.path:  # run as `python scripts/run_benchmark.py`: 
     sys.path.insert(0, str(REPO_ROOT))
 
 from evaluation.naming import join_run_name, split_run_name  # noqa: E402
+from training.config import PROFILES  # noqa: E402
 
 #: The extra Table 1 row (PAPER_SPEC §2): SPW with the label-only weight map.
 LABEL_ONLY_SPW = "spw+use_prediction=False"
@@ -38,6 +39,7 @@ LABEL_ONLY_SPW = "spw+use_prediction=False"
 #: (profile, None) is the profile's fallback.
 DEFAULT_RUN_SECONDS: dict[tuple[str, str | None], float] = {
     ("smoke", None): 20.0,
+    ("demo", None): 25.0,
     ("cpu", "drive"): 150.0,
     ("cpu", "isbi2012"): 150.0,
     ("cpu", None): 150.0,
@@ -214,7 +216,7 @@ def format_duration(seconds: float) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="cpu", choices=["paper", "cpu", "smoke"],
+    p.add_argument("--profile", default="cpu", choices=PROFILES,
                    help="training profile (configs/profiles/*.yaml; default cpu)")
     p.add_argument("--datasets", nargs="+", required=True, help="processed data set names, e.g. drive isbi2012")
     p.add_argument("--losses", nargs="+", default=["all"],

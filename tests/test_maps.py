@@ -25,6 +25,7 @@ from scipy import ndimage as ndi
 
 from data import DataError
 from data.maps import (
+    MAP_CHANNELS,
     MAP_GENERATORS,
     abw_map,
     class0_components,
@@ -32,7 +33,6 @@ from data.maps import (
     skea_topo_map,
     wce_map,
 )
-from losses.base import MAP_CHANNELS
 
 TOL = 1e-4
 ORACLES = {"wce": oracle_wce_map, "abw": oracle_abw_map, "skea_topo": oracle_skea_topo_map}

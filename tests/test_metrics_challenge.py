@@ -17,12 +17,12 @@ from scipy.spatial.distance import cdist
 from sklearn.metrics import roc_auc_score
 
 from metrics import (
-    DATASET_FAMILIES,
     METRIC_DESCRIPTIONS,
     betti_errors,
     betti_numbers,
     cldice,
     compute_metrics,
+    dataset_family,
     fov_metrics,
     hd95,
     object_dice,
@@ -32,7 +32,7 @@ from metrics import (
     roc_auc,
 )
 
-ALWAYS = {"miou", "mdice", "vi", "vi_split", "vi_merge", "ari", "mhd", "hd95"}
+ALWAYS = {"miou", "mdice", "vi", "vi_split", "vi_merge", "ari", "mhd", "hd95_monai"}
 THIN = {"cldice", "betti0_err", "betti1_err"}
 
 
@@ -350,13 +350,13 @@ def test_compute_metrics_empty_cases_documented():
     gt = np.zeros((8, 8))
     gt[:, 3] = 1
     empty_pred = compute_metrics(np.zeros((8, 8)), gt, "drive", fov=np.ones((8, 8)))
-    assert empty_pred["mhd"] == math.inf and empty_pred["hd95"] == math.inf and empty_pred["cldice"] == 0.0
+    assert empty_pred["mhd"] == math.inf and empty_pred["hd95_monai"] == math.inf and empty_pred["cldice"] == 0.0
     assert empty_pred["fov_sens"] == 0.0 and not math.isnan(empty_pred["miou"])
     empty_gt = compute_metrics(gt, np.zeros((8, 8)), "isbi2012")
     # gt all class 0: one gt cell; the predicted membrane splits it.
     assert empty_gt["mhd"] == math.inf and 0 < empty_gt["are_snemi"] < 1
     both = compute_metrics(np.zeros((8, 8)), np.zeros((8, 8)), "isbi2012")
-    assert (both["mhd"], both["hd95"], both["cldice"], both["vi"], both["ari"]) == (0.0, 0.0, 1.0, 0.0, 1.0)
+    assert (both["mhd"], both["hd95_monai"], both["cldice"], both["vi"], both["ari"]) == (0.0, 0.0, 1.0, 0.0, 1.0)
     # The one documented NaN: class 1 absent from both maps (paper-time value).
     nan_keys = {k for k, v in both.items() if math.isnan(v)}
     assert nan_keys == {"miou", "mdice"}
@@ -364,7 +364,7 @@ def test_compute_metrics_empty_cases_documented():
 
 def test_compute_metrics_input_errors():
     prob, gt = _em_pair()
-    with pytest.raises(ValueError, match="unknown dataset 'drvie'.*drive, synth-drive, glas"):
+    with pytest.raises(ValueError, match="unknown dataset 'drvie'.*drive, glas, snemi3d, isbi2012, synth-drive"):
         compute_metrics(prob, gt, "drvie")
     with pytest.raises(ValueError, match=r"prob has shape \(16, 15\) but gt has shape \(16, 16\)"):
         compute_metrics(prob[:, :15], gt, "drive")
@@ -380,13 +380,10 @@ def test_compute_metrics_input_errors():
         compute_metrics(prob, gt, "glas", instances=-np.ones((16, 16), int))
 
 
-def test_dataset_families_cover_the_registry_names():
-    assert set(DATASET_FAMILIES) == {
-        "drive",
-        "glas",
-        "snemi3d",
-        "isbi2012",
-        "synth-drive",
-        "synth-glas",
-        "synth-snemi3d",
-    }
+def test_every_registered_dataset_has_a_metric_family():
+    from data.registry import DATASETS
+
+    families = {name: dataset_family(name) for name in DATASETS}
+    assert families["synth-drive"] == families["drive"] == "drive"
+    assert families["synth-glas"] == families["glas"] == "glas"
+    assert families["isbi2012"] == families["snemi3d"] == families["synth-snemi3d"] == "em"

@@ -19,7 +19,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROFILE_DIR = REPO_ROOT / "configs" / "profiles"
-PROFILES = ("paper", "cpu", "smoke")
+PROFILES = ("paper", "cpu", "demo", "smoke")
 
 #: Keys every profile must define, with the type each value must have.
 RECIPE_KEYS: dict[str, type | tuple[type, ...]] = {
