@@ -128,6 +128,7 @@ def curves_figure(runs: list[Run], dataset: str, out: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for run_name in order_rows({r.run_name for r in mine}):
         logs = pd.concat([r.log[["epoch", "val_miou"]] for r in mine if r.run_name == run_name])
+        logs = logs.dropna(subset=["val_miou"])  # profiles with val_every > 1 leave gaps
         mean = logs.groupby("epoch")["val_miou"].mean()
         style = "-" if run_name.startswith(SPW_RUN) else "--"
         ax.plot(mean.index, mean.to_numpy(), style, label=row_label(run_name), linewidth=2 if style == "-" else 1)

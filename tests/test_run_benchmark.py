@@ -122,8 +122,8 @@ def test_unknown_loss_exits_non_zero(tmp_path, capsys, fake_registry):
     assert "unknown loss 'nope'" in capsys.readouterr().err
 
 
-def test_demo_uses_the_runner_with_smoke_profile():
+def test_demo_uses_the_runner_with_demo_profile():
     args = demo.benchmark_args(all_losses=False)
-    assert args[args.index("--profile") + 1] == "smoke"
+    assert args[args.index("--profile") + 1] == "demo"
     assert args[args.index("--losses") + 1: args.index("--seeds")] == ["ce", "spw"]
     assert str(demo.RESULTS) == "results/demo" and sys.executable

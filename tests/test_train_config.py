@@ -42,7 +42,7 @@ class _Toy(SegLoss):
 def test_paper_profile_is_paper_spec_section_6():
     assert load_profile("paper") == {
         "epochs": 50, "batch_size": 10, "lr": 1e-4, "lr_step": 10, "lr_gamma": 0.8,
-        "clip_grad_norm": 5.0, "width": 64, "crop": None,
+        "clip_grad_norm": 5.0, "width": 64, "crop": None, "val_every": 1,
     }
 
 
@@ -64,7 +64,7 @@ def test_overrides_win_and_none_keeps_the_profile():
 
 def test_bad_profile_names_the_file_and_key(tmp_path):
     (tmp_path / "bad.yaml").write_text("epochs: 0\nbatch_size: 2\nlr: 1\nlr_step: 1\nlr_gamma: 0.5\n"
-                                       "clip_grad_norm: 5\nwidth: 4\ncrop: null\n")
+                                       "clip_grad_norm: 5\nwidth: 4\ncrop: null\nval_every: 1\n")
     with pytest.raises(ValueError, match=r"bad\.yaml: epochs must be >= 1"):
         load_profile("bad", tmp_path)
     (tmp_path / "short.yaml").write_text("epochs: 1\n")

@@ -31,6 +31,8 @@ RECIPE_KEYS: dict[str, type | tuple[type, ...]] = {
     "clip_grad_norm": float,
     "width": int,
     "crop": (list, type(None)),
+    # validate every N epochs (and after the last); the paper validates every epoch (1)
+    "val_every": int,
 }
 
 _INT_RE = re.compile(r"[+-]?\d+")
@@ -75,7 +77,7 @@ def validate_recipe(recipe: Mapping[str, Any], source: str) -> dict[str, Any]:
             raise ValueError(f"{source}: {key} must be {kind}, got {value!r}")
         out[key] = value
     out["crop"] = normalize_crop(out["crop"], source)
-    for key in ("epochs", "batch_size", "lr_step", "width"):
+    for key in ("epochs", "batch_size", "lr_step", "width", "val_every"):
         if out[key] < 1:
             raise ValueError(f"{source}: {key} must be >= 1, got {out[key]}")
     for key in ("lr", "lr_gamma", "clip_grad_norm"):
