@@ -38,21 +38,20 @@ def soft_dilate(x: torch.Tensor) -> torch.Tensor:
     return F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
 
 
-def soft_open(x: torch.Tensor) -> torch.Tensor:
-    """Soft opening ``dilate(erode(x))``."""
-    return soft_dilate(soft_erode(x))
-
-
 def soft_skeleton(x: torch.Tensor, num_iter: int = 10) -> torch.Tensor:
     """Soft skeleton of ``(N, C, H, W)`` maps in [0, 1] (BASELINES §3.11).
 
-    ``skel = ReLU(x − open(x))``; then ``num_iter`` times: ``x ← erode(x)``,
+    ``skel = ReLU(x − open(x))`` with ``open = dilate∘erode``; then ``num_iter`` times: ``x ← erode(x)``,
     ``δ = ReLU(x − open(x))``, ``skel ← skel + ReLU(δ − skel·δ)``.
     """
-    skel = F.relu(x - soft_open(x))
+    # erode(x) is both the inner step of open(x) and the next iteration's x: compute it once
+    # (same values as the literal recipe, a third fewer pooling passes).
+    eroded = soft_erode(x)
+    skel = F.relu(x - soft_dilate(eroded))
     for _ in range(num_iter):
-        x = soft_erode(x)
-        delta = F.relu(x - soft_open(x))
+        x = eroded
+        eroded = soft_erode(x)
+        delta = F.relu(x - soft_dilate(eroded))
         skel = skel + F.relu(delta - skel * delta)
     return skel
 
