@@ -41,6 +41,15 @@ def mask_edges(mask: np.ndarray) -> np.ndarray:
     return mask ^ ndimage.binary_erosion(mask)
 
 
+def empty_pair_distance(pred: np.ndarray, gt: np.ndarray) -> float | None:
+    """The Hausdorff-type distance of a pair with an empty mask: 0 when both are empty, ``inf`` when
+    exactly one is (scikit-image's convention); None when both are non-empty (compute it)."""
+    has_p, has_g = bool(pred.any()), bool(gt.any())
+    if has_p and has_g:
+        return None
+    return float("inf") if (has_p or has_g) else 0.0
+
+
 class PairDistances:
     """Nearest-pixel distances between two non-empty bool ``(H, W)`` masks ``a`` and ``b``.
 

@@ -14,7 +14,7 @@ import numpy as np
 from ._checks import binary_pair
 from .connectomics import ari_from_table, vi_from_table
 from .contingency import Table, contingency, label_class0
-from .distance import PairDistances
+from .distance import PairDistances, empty_pair_distance
 
 #: The value the paper's code returns for VI when scikit-image gives NaN (no ground-truth class-0 pixel).
 VI_NAN_VALUE = 10.0
@@ -130,11 +130,9 @@ def ari(pred, gt) -> float:
 
 def _mhd(pred: np.ndarray, gt: np.ndarray, pair: PairDistances | None = None) -> float:
     """MHD of validated bool masks; ``pair`` = ``PairDistances(pred, gt)`` when already built."""
-    has_p, has_g = bool(pred.any()), bool(gt.any())
-    if not (has_p or has_g):
-        return 0.0
-    if not (has_p and has_g):
-        return float("inf")
+    empty = empty_pair_distance(pred, gt)
+    if empty is not None:
+        return empty
     pair = pair if pair is not None else PairDistances(pred, gt)
     return float(max(np.mean(pair.b_to_a()), np.mean(pair.a_to_b())))
 

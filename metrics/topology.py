@@ -12,7 +12,7 @@ from skimage.morphology import skeletonize
 
 from ._checks import binary_pair
 from .contingency import EIGHT_CONNECTED, FOUR_CONNECTED, count_components
-from .distance import PairDistances
+from .distance import PairDistances, empty_pair_distance
 
 #: Percentile of the HD95 metric.
 HD_PERCENTILE = 95
@@ -81,11 +81,9 @@ def betti_errors(pred, gt) -> tuple[int, int]:
 
 def _hd95(pred: np.ndarray, gt: np.ndarray, pair: PairDistances | None = None) -> float:
     """HD95 of validated bool masks; ``pair`` = ``PairDistances(pred, gt)`` when already built."""
-    has_p, has_g = bool(pred.any()), bool(gt.any())
-    if not (has_p or has_g):
-        return 0.0
-    if not (has_p and has_g):
-        return float("inf")
+    empty = empty_pair_distance(pred, gt)
+    if empty is not None:
+        return empty
     pair = pair if pair is not None else PairDistances(pred, gt)
     return float(
         max(

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import platform
 import statistics
 import sys
 import time
@@ -47,6 +46,7 @@ from data.processing import class_weights, isbi2012_target  # noqa: E402
 from data.raw import ISBI2012_DIR, read_volume_file  # noqa: E402
 from losses import LOSSES, MAP_CHANNELS, build_loss  # noqa: E402
 from losses._spw_reference import literal_spw_loss  # noqa: E402
+from training.loop import device_name, synchronize  # noqa: E402
 
 #: Extra rows beside the registered losses: the label-only SPW variant and the literal oracle.
 EXTRA_ROWS = ("spw+use_prediction=False", "spw_literal")
@@ -111,23 +111,6 @@ def make_maps(targets: np.ndarray, names: set[str]) -> dict[str, np.ndarray]:
         per_image = [np.asarray(MAP_GENERATORS[name](t), dtype=np.float32) for t in targets]
         out[name] = np.stack(per_image).reshape(b, MAP_CHANNELS[name], h, w)
     return out
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def time_rows(
