@@ -29,9 +29,7 @@ import concurrent.futures as cf  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import shlex  # noqa: E402
-import shutil  # noqa: E402
 import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 
@@ -224,11 +222,9 @@ def compute_maps(
     try:
         for name in names:
             gen = generators[name]
-            target = folder / "maps" / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=target.parent))
             start, cpu = time.perf_counter(), 0.0
-            try:
+            # A map folder appears whole or not at all; a stale one is replaced.
+            with staging_dir(folder / "maps" / name, overwrite=True) as tmp:
                 with tqdm(total=len(masks), desc=f"{label or folder.name} {name}", disable=not progress, leave=False) as bar:
                     if pool is None:
                         results = ((i, _timed_generate(gen, m)) for i, m in enumerate(masks))
@@ -239,11 +235,6 @@ def compute_maps(
                         atomic_save_npy(tmp / f"{i:03d}.npy", check_map(name, i, array, masks[i].shape))
                         cpu += seconds
                         bar.update()
-                if target.exists():
-                    shutil.rmtree(target)
-                os.replace(tmp, target)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
             timings[name] = {
                 "seconds": round(time.perf_counter() - start, 3),
                 "cpu_seconds": round(cpu, 3),

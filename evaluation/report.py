@@ -8,11 +8,12 @@ so a crash never leaves a half-written results folder; an existing one is replac
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import warnings as pywarnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from data.io import staging_dir
 
 from . import cost, extended, figures, stats, tables
 from .naming import PAPER_METRICS, order_datasets
@@ -33,18 +34,6 @@ class Evaluation:
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     n_runs: int = 0
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move ``tmp`` to ``out``; an existing ``out`` is moved aside first and removed only afterwards."""
-    old = out.with_name(f".{out.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def evaluate(runs_root: Path, out: Path, *, datasets=None, losses=None, profile: str | None = None,
@@ -69,12 +58,8 @@ def evaluate(runs_root: Path, out: Path, *, datasets=None, losses=None, profile:
     if bench_csv is None and (runs_root / BENCH_CSV_NAME).is_file():
         bench_csv = runs_root / BENCH_CSV_NAME
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
+    # Written into a temporary folder beside `out` and renamed at the end (data.io.staging_dir).
+    with staging_dir(out, overwrite=overwrite) as tmp:
         with pywarnings.catch_warnings(record=True) as caught:
             pywarnings.simplefilter("always")
             _write_all(tmp, found.runs, datasets, losses, data_root, bench_csv, n_images, n_boot, notes)
@@ -86,10 +71,6 @@ def evaluate(runs_root: Path, out: Path, *, datasets=None, losses=None, profile:
                     "runs": [str(r.path) for r in found.runs], "warnings": len(notes)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         result.files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     result.warnings = notes
     return result
 
