@@ -40,9 +40,9 @@ LABEL_ONLY_SPW = "spw+use_prediction=False"
 DEFAULT_RUN_SECONDS: dict[tuple[str, str | None], float] = {
     ("smoke", None): 20.0,
     ("demo", None): 25.0,
-    ("cpu", "drive"): 150.0,
-    ("cpu", "isbi2012"): 150.0,
-    ("cpu", None): 150.0,
+    ("cpu", "drive"): 130.0,
+    ("cpu", "isbi2012"): 100.0,
+    ("cpu", None): 130.0,
     ("paper", "drive"): 900.0,
     ("paper", "snemi3d"): 1800.0,
     ("paper", None): 1800.0,

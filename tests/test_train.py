@@ -2,7 +2,7 @@
 
 Every registered loss trains through the real ``train.main`` path; a run killed with
 SIGKILL mid-training and resumed equals an uninterrupted one; the same seed gives the
-same run; two gloo processes under torchrun evaluate like one process; CLI errors speak.
+same run; two gloo processes under torchrun train like one process; CLI errors speak.
 """
 
 from __future__ import annotations
@@ -206,20 +206,30 @@ def test_loss_kwargs_name_the_run_and_reach_the_loss(data_root, tmp_path):
     assert config["loss_kwargs"] == {"gamma": 3.0} and config["run_name"] == "focal+gamma=3.0"
 
 
-def test_torchrun_two_gloo_processes_match_single_process_evaluation(data_root, tmp_path):
-    args = smoke_args(data_root, tmp_path, "ce")
+def test_torchrun_two_gloo_processes_train_like_one_process(data_root, tmp_path):
+    # Same global batch (2) split 1 + 1 over two gloo processes. The step itself is shown equal
+    # in test_distributed.py; over a run Adam turns float noise in gradients that are zero in
+    # exact arithmetic into lr-sized steps, so the losses agree to ~1e-4, not bit for bit.
+    args = ("ce", "--epochs", "2")
+    assert train.main(smoke_args(data_root, tmp_path / "one", *args)) == 0
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(REPO / "train.py"), *args]
+           str(REPO / "train.py"), *smoke_args(data_root, tmp_path / "two", *args)]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    folder = run_folder(tmp_path)
-    assert json.loads((folder / "config.json").read_text())["world_size"] == 2
+    one, two = run_folder(tmp_path / "one"), run_folder(tmp_path / "two")
+    assert json.loads((two / "config.json").read_text())["world_size"] == 2
     assert done.stdout.count("best val mIoU") == 1  # rank 0 prints, rank 1 does not
-    got = evaluate_checkpoint(folder / "best.pt", data_root)
-    for row in read_csv(folder / "test_metrics.csv"):
+    for row_one, row_two in zip(read_csv(one / "log.csv"), read_csv(two / "log.csv"), strict=True):
+        assert float(row_two["train_loss"]) == pytest.approx(float(row_one["train_loss"]), rel=1e-3)
+        assert float(row_two["val_miou"]) == pytest.approx(float(row_one["val_miou"]), abs=1e-3)
+    for row_one, row_two in zip(read_csv(one / "test_metrics.csv"), read_csv(two / "test_metrics.csv"), strict=True):
         for key in ("miou", "mdice", "vi", "ari"):
-            assert float(row[key]) == pytest.approx(got[int(row["index"])][key], rel=1e-6, abs=1e-9)
+            assert float(row_two[key]) == pytest.approx(float(row_one[key]), abs=1e-3)
+    # rank 0 evaluated the checkpoint it wrote
+    got = evaluate_checkpoint(two / "best.pt", data_root)
+    for row in read_csv(two / "test_metrics.csv"):
+        assert float(row["miou"]) == pytest.approx(got[int(row["index"])]["miou"], rel=1e-6, abs=1e-9)
 
 
 # ---------------------------------------------------------------------------------- errors

@@ -46,7 +46,7 @@ from models import UNet
 
 from .checkpoint import capture_rng_states, load_checkpoint, restore_rng_states, save_checkpoint, write_csv
 from .config import run_dir as make_run_dir
-from .distributed import DistInfo, all_reduce_mean, barrier, broadcast_object
+from .distributed import DistInfo, all_reduce_mean, barrier, broadcast_object, global_batchnorm
 
 LOG_FIELDS = ("epoch", "train_loss", "val_miou", "lr", "epoch_seconds", "loss_seconds")
 #: The recipe and identity keys that must match to resume a run.
@@ -489,6 +489,7 @@ def run_fold(spec: RunSpec, info: DistInfo, device: torch.device) -> Path:
 
     net: nn.Module = model
     if info.enabled:
+        model = global_batchnorm(model, device)
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     seeded = SeededSamples(train_ds, spec.seed)
     loader, sampler = train_loader(seeded, spec, info)
