@@ -54,7 +54,7 @@ def test_every_profile_loads(name):
 
 def test_cpu_profile_is_the_reduced_recipe():
     recipe = load_profile("cpu")
-    assert (recipe["width"], recipe["batch_size"], recipe["lr"], recipe["crop"]) == (16, 4, 1e-3, [192, 192])
+    assert (recipe["width"], recipe["batch_size"], recipe["lr"], recipe["crop"], recipe["epochs"]) == (12, 4, 2e-3, [192, 192], 25)
 
 
 def test_overrides_win_and_none_keeps_the_profile():
