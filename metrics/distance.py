@@ -31,14 +31,21 @@ def union_box(a: np.ndarray, b: np.ndarray) -> tuple[slice, slice] | None:
 
 
 def mask_edges(mask: np.ndarray) -> np.ndarray:
-    """Edge pixels of a bool mask: ``mask XOR binary_erosion(mask)`` (cross structuring element,
-    outside of the image counts as background), as MONAI's ``get_mask_edges``.
+    """Edge pixels of a bool ``(H, W)`` mask: ``mask XOR binary_erosion(mask)`` (cross structuring
+    element, outside of the image counts as background), as MONAI's ``get_mask_edges``.
 
     Every pixel of the mask that has a 4-neighbour outside it is an edge pixel, so for a pixel
     outside the mask its nearest mask pixel is always an edge pixel (a step towards the pixel
     along its larger offset axis would otherwise be closer and still in the mask).
     """
-    return mask ^ ndimage.binary_erosion(mask)
+    # Four shifted ANDs instead of ndimage.binary_erosion: the same set (a pixel is interior when
+    # it and its 4 neighbours are in the mask; border pixels never are), ~35x faster on 1024².
+    mask = np.asarray(mask, dtype=bool)
+    interior = np.zeros_like(mask)
+    interior[1:-1, 1:-1] = (
+        mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
+    )
+    return mask & ~interior
 
 
 def empty_pair_distance(pred: np.ndarray, gt: np.ndarray) -> float | None:

@@ -387,3 +387,16 @@ def test_every_registered_dataset_has_a_metric_family():
     assert families["synth-drive"] == families["drive"] == "drive"
     assert families["synth-glas"] == families["glas"] == "glas"
     assert families["isbi2012"] == families["snemi3d"] == families["synth-snemi3d"] == "em"
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (2, 3), (7, 5), (64, 48)])
+def test_mask_edges_is_mask_xor_cross_erosion(shape):
+    # MONAI's get_mask_edges: mask XOR binary_erosion with the cross, the outside being background.
+    from metrics.distance import mask_edges
+
+    rng = np.random.default_rng(sum(shape))
+    for fraction in (0.3, 0.8, 1.0):
+        mask = rng.random(shape) < fraction
+        want = mask ^ ndimage.binary_erosion(mask)
+        assert np.array_equal(mask_edges(mask), want)
+        assert np.array_equal(mask_edges(mask.astype(np.uint8)), want)
