@@ -29,7 +29,7 @@ if str(REPO_ROOT) not in sys.path:  # run as `python scripts/run_benchmark.py`: 
     sys.path.insert(0, str(REPO_ROOT))
 
 from evaluation.naming import join_run_name, split_run_name  # noqa: E402
-from training.config import PROFILES  # noqa: E402
+from training.config import PROFILES, load_profile  # noqa: E402
 
 #: The extra Table 1 row (PAPER_SPEC §2): SPW with the label-only weight map.
 LABEL_ONLY_SPW = "spw+use_prediction=False"
@@ -80,6 +80,19 @@ def expand_losses(names: list[str], registered: list[str]) -> list[str]:
             raise ValueError(f"--losses: unknown loss {loss!r} in {name!r}; registered: {', '.join(registered)}")
         out.append(name)
     return list(dict.fromkeys(out))
+
+
+def bench_arguments(recipe: dict) -> list[str]:
+    """scripts/bench_losses.py arguments timing the losses at the profile's training shape.
+
+    A profile with a crop trains on ``batch × crop`` tensors, so that is the shape whose loss
+    cost belongs in table3 beside the runs' epoch times; a profile without one trains on whole
+    images of data-set-dependent size, so bench_losses keeps its own default sizes then.
+    """
+    if recipe.get("crop") is None:
+        return []
+    h, w = recipe["crop"]
+    return ["--sizes", f"{recipe['batch_size']}x{h}x{w}"]
 
 
 def plan_jobs(datasets: list[str], run_names: list[str], seeds: list[int], folds: list[int]) -> list[Job]:
@@ -230,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=Path, default=Path("runs"), help="run folders (default runs)")
     p.add_argument("--results", type=Path, default=None, help="eval.py output folder (default results/<profile>)")
     p.add_argument("--bench", action="store_true",
-                   help="also run scripts/bench_losses.py --csv <runs>/bench_losses.csv for table3")
+                   help="also run scripts/bench_losses.py at the profile's training shape (batch x crop) into "
+                        "<runs>/bench_losses.csv for table3")
     p.add_argument("--train-args", default="", help="extra train.py arguments, one quoted string (e.g. '--workers 2')")
     p.add_argument("--no-eval", action="store_true", help="stop after training")
     p.add_argument("--dry-run", action="store_true", help="print what would run and a time estimate; run nothing")
@@ -311,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.bench:
         bench = REPO_ROOT / "scripts" / "bench_losses.py"
         if bench.is_file():
-            if not run_step([python, str(bench), "--csv", str(args.runs / "bench_losses.csv")], "bench_losses"):
+            cmd = [python, str(bench), *bench_arguments(load_profile(args.profile)),
+                   "--csv", str(args.runs / "bench_losses.csv")]
+            if not run_step(cmd, "bench_losses"):
                 failed.append("bench_losses")
         else:
             print(f"run_benchmark: {bench} not found; table3 shows – for loss times", file=sys.stderr)

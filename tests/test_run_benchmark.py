@@ -12,6 +12,7 @@ from scripts import demo, run_benchmark
 from scripts.run_benchmark import (
     LABEL_ONLY_SPW,
     Job,
+    bench_arguments,
     estimate_seconds,
     expand_losses,
     job_action,
@@ -94,7 +95,7 @@ def test_maps_and_prepare(tmp_path):
 
 def test_estimate_prefers_measured_times():
     job = Job("drive", "ce", 0, 0)
-    assert estimate_seconds(job, "cpu", {}) == 150.0
+    assert estimate_seconds(job, "cpu", {}) == run_benchmark.DEFAULT_RUN_SECONDS[("cpu", "drive")]
     assert estimate_seconds(job, "cpu", {("drive", "spw"): [10.0, 30.0]}) == 20.0
     assert estimate_seconds(job, "cpu", {("drive", "ce"): [5.0], ("drive", "spw"): [99.0]}) == 5.0
 
@@ -127,3 +128,12 @@ def test_demo_uses_the_runner_with_demo_profile():
     assert args[args.index("--profile") + 1] == "demo"
     assert args[args.index("--losses") + 1: args.index("--seeds")] == ["ce", "spw"]
     assert str(demo.RESULTS) == "results/demo" and sys.executable
+
+
+def test_bench_times_the_losses_at_the_profiles_training_shape():
+    from training.config import load_profile
+
+    assert bench_arguments(load_profile("cpu")) == ["--sizes", "4x192x192"]
+    assert bench_arguments({"batch_size": 10, "crop": [256, 320]}) == ["--sizes", "10x256x320"]
+    # no crop: whole images of data-set-dependent size; bench_losses keeps its default sizes
+    assert bench_arguments({"batch_size": 10, "crop": None}) == []
