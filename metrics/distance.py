@@ -14,11 +14,6 @@ from functools import cached_property
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import cKDTree
-
-# k-d tree lookups are used for the edge pixels inside the other mask while they number at most
-# 1/_TREE_FRACTION of the crop's pixels; above that a third distance transform is cheaper.
-_TREE_FRACTION = 32
 
 
 def union_box(a: np.ndarray, b: np.ndarray) -> tuple[slice, slice] | None:
@@ -60,9 +55,11 @@ def empty_pair_distance(pred: np.ndarray, gt: np.ndarray) -> float | None:
 class PairDistances:
     """Nearest-pixel distances between two non-empty bool ``(H, W)`` masks ``a`` and ``b``.
 
-    Holds the two distance transforms (distance to the nearest ``a`` pixel and to the nearest
-    ``b`` pixel) on the union bounding box, computed once and shared by the modified Hausdorff
-    distance (all pixels) and HD95 (edge pixels).
+    Holds one distance transform per mask on the union bounding box, computed once and shared
+    by the modified Hausdorff distance (all pixels) and HD95 (edge pixels). Each transform is
+    the distance to the mask's *edge* pixels: outside a mask that equals the distance to the
+    mask itself (see :func:`mask_edges`), and inside it is what HD95 needs, so the distance to
+    the mask is the same map with 0 on the mask and no third transform or tree lookup is needed.
     """
 
     def __init__(self, a: np.ndarray, b: np.ndarray):
@@ -72,47 +69,27 @@ class PairDistances:
         self.a, self.b = a[box], b[box]
 
     @cached_property
-    def to_a(self) -> np.ndarray:
-        """float64 crop-sized map: distance to the nearest pixel of ``a``."""
-        return ndimage.distance_transform_edt(~self.a)
+    def to_a_edges(self) -> np.ndarray:
+        """float64 crop-sized map: distance to the nearest edge pixel of ``a``."""
+        return ndimage.distance_transform_edt(~mask_edges(self.a))
 
     @cached_property
-    def to_b(self) -> np.ndarray:
-        """float64 crop-sized map: distance to the nearest pixel of ``b``."""
-        return ndimage.distance_transform_edt(~self.b)
+    def to_b_edges(self) -> np.ndarray:
+        """float64 crop-sized map: distance to the nearest edge pixel of ``b``."""
+        return ndimage.distance_transform_edt(~mask_edges(self.b))
 
     def a_to_b(self) -> np.ndarray:
-        """(|a|,) distance of each ``a`` pixel to ``b``, in row-major pixel order."""
-        return self.to_b[self.a]
+        """(|a|,) distance of each ``a`` pixel to ``b`` (0 on ``b``), in row-major pixel order."""
+        return np.where(self.b, 0.0, self.to_b_edges)[self.a]
 
     def b_to_a(self) -> np.ndarray:
-        """(|b|,) distance of each ``b`` pixel to ``a``, in row-major pixel order."""
-        return self.to_a[self.b]
+        """(|b|,) distance of each ``b`` pixel to ``a`` (0 on ``a``), in row-major pixel order."""
+        return np.where(self.a, 0.0, self.to_a_edges)[self.b]
 
     def edges_a_to_b(self) -> np.ndarray:
         """Distance of each edge pixel of ``a`` to the nearest edge pixel of ``b``."""
-        return _edge_distances(mask_edges(self.a), self.b, self.to_b)
+        return self.to_b_edges[mask_edges(self.a)]
 
     def edges_b_to_a(self) -> np.ndarray:
         """Distance of each edge pixel of ``b`` to the nearest edge pixel of ``a``."""
-        return _edge_distances(mask_edges(self.b), self.a, self.to_a)
-
-
-def _edge_distances(source_edges: np.ndarray, target: np.ndarray, to_target: np.ndarray) -> np.ndarray:
-    """Distances of the ``source_edges`` pixels to the edge pixels of ``target``.
-
-    Outside ``target`` the distance to its edges equals the distance to ``target`` (see
-    :func:`mask_edges`), read from the transform; the few source edge pixels inside ``target``
-    are looked up in a k-d tree of the target's edge pixels.
-    """
-    distances = to_target[source_edges]
-    inside = source_edges & target
-    need = inside[source_edges]
-    n_inside = int(np.count_nonzero(need))
-    if n_inside * _TREE_FRACTION > target.size:
-        # Many lookups (e.g. thin membranes that overlap): one more transform is cheaper.
-        distances[need] = ndimage.distance_transform_edt(~mask_edges(target))[inside]
-    elif n_inside:
-        tree = cKDTree(np.argwhere(mask_edges(target)))
-        distances[need] = tree.query(np.argwhere(inside))[0]
-    return distances
+        return self.to_a_edges[mask_edges(self.b)]
