@@ -26,6 +26,8 @@ from .runs import Run
 
 BENCH_COLUMNS = ("loss", "device", "batch", "height", "width", "median_ms", "ratio_to_ce")
 STAMP_KEYS = ("device_name", "torch", "threads")
+#: Per-row measurements of the bench CSV besides those: not part of the environment stamp.
+BENCH_PER_ROW = ("min_ms",)
 
 
 def required_maps(run_name: str) -> tuple[str, ...] | None:
@@ -148,7 +150,7 @@ def _add_bench(frame: pd.DataFrame, bench: pd.DataFrame | None) -> pd.DataFrame:
 def bench_stamp(bench: pd.DataFrame | None) -> str:
     if bench is None:
         return f"loss fwd+bwd: {MISSING} (no scripts/bench_losses.py --csv output given)"
-    extra = [c for c in bench.columns if c not in BENCH_COLUMNS]
+    extra = [c for c in bench.columns if c not in BENCH_COLUMNS and c not in BENCH_PER_ROW]
     return "loss fwd+bwd (scripts/bench_losses.py): " + ", ".join(f"{c}={stamp(bench[c])}" for c in extra)
 
 

@@ -140,8 +140,10 @@ class _ObjectPoints:
         square root of the same integer, so they agree bit for bit.
         """
         if queries.shape[0] * self.edges.shape[0] <= _BRUTE_FORCE_PAIRS:
-            offsets = queries[:, None, :] - self.edges[None, :, :]
-            return float(np.sqrt(np.einsum("mek,mek->me", offsets, offsets).min(axis=1).max()))
+            squared = (queries[:, 0, None] - self.edges[None, :, 0]) ** 2 + (
+                queries[:, 1, None] - self.edges[None, :, 1]
+            ) ** 2
+            return float(np.sqrt(squared.min(axis=1).max()))
         return float(self.edge_tree.query(queries)[0].max())
 
 

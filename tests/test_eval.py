@@ -12,7 +12,7 @@ from fake_runs import write_processed, write_run
 
 import eval as eval_cli
 from evaluation import EvaluationError, evaluate
-from evaluation.cost import map_seconds, required_maps
+from evaluation.cost import bench_stamp, map_seconds, required_maps
 from evaluation.naming import PAPER_METRICS, split_run_name
 from evaluation.report import PAPER_TABLE
 from evaluation.tables import load_paper_table, rank_marks
@@ -195,3 +195,15 @@ def test_paper_table_matches_spec():
             mean, std = (float(x) for x in cell.split("±"))
             assert paper.loc[(names[r[0]], loss), f"{m.key}_mean"] == mean
             assert paper.loc[(names[r[0]], loss), f"{m.key}_std"] == std
+
+
+def test_bench_stamp_names_the_environment_not_the_per_row_timings():
+    bench = pd.DataFrame({
+        "loss": ["ce", "spw"], "device": "cpu", "batch": 4, "height": 192, "width": 192,
+        "median_ms": [5.6, 31.4], "ratio_to_ce": [1.0, 5.6], "min_ms": [3.5, 20.1],
+        "repeats": 5, "device_name": "AMD EPYC", "torch": "2.14.1", "threads": [1, 2],
+    })
+    text = bench_stamp(bench)
+    assert "min_ms" not in text and "3.5" not in text
+    # a constant column once; a mixed one shows both values, so mixed machines stay visible
+    assert "device_name=AMD EPYC" in text and "threads=1; 2" in text
