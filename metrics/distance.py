@@ -4,8 +4,9 @@ The nearest-neighbour distances that Hausdorff-type metrics need are read from
 ``scipy.ndimage.distance_transform_edt`` (exact Euclidean, O(H·W)) instead of all pairwise
 distances. Transforms run on the bounding box of the union of both sets only: every pixel of the
 target set lies inside that box, so each distance equals the whole-image one exactly. Every
-distance is the float64 square root of an integer squared distance, whichever route computed it,
-so all routes give bit-identical values. Pixel spacing is 1; distances are in pixels.
+distance is the float64 square root of an integer squared distance (as are the direct and k-d tree
+distances of metrics/objects.py), so equal distances are bit-identical whichever code computed
+them. Pixel spacing is 1; distances are in pixels.
 """
 
 from __future__ import annotations

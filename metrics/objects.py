@@ -127,7 +127,6 @@ class _ObjectPoints:
         # Bounding-box edges (first row, last row, first col, last col) for the lower bound below.
         self.box_edges = np.array([box[0].start, box[0].stop - 1, box[1].start, box[1].stop - 1])
 
-
     @cached_property
     def edge_tree(self) -> cKDTree:
         return cKDTree(self.edges)

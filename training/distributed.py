@@ -66,20 +66,25 @@ def init_process_group(info: DistInfo, device: torch.device) -> None:
         dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size)
 
 
+def group_active() -> bool:
+    """Whether a default process group exists (torchrun with several processes)."""
+    return dist.is_available() and dist.is_initialized()
+
+
 def destroy_process_group() -> None:
-    if dist.is_available() and dist.is_initialized():
+    if group_active():
         dist.destroy_process_group()
 
 
 def barrier() -> None:
     """Wait for every rank (no-op in a single process)."""
-    if dist.is_available() and dist.is_initialized():
+    if group_active():
         dist.barrier()
 
 
 def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
     """Mean of ``value`` over ranks (returns ``value`` itself in a single process)."""
-    if not (dist.is_available() and dist.is_initialized()):
+    if not group_active():
         return value
     value = value.clone()
     dist.all_reduce(value, op=dist.ReduceOp.SUM)
@@ -88,7 +93,7 @@ def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
 
 def broadcast_object(obj, src: int = 0):
     """Send a picklable ``obj`` from rank ``src`` to every rank (identity in a single process)."""
-    if not (dist.is_available() and dist.is_initialized()):
+    if not group_active():
         return obj
     box = [obj]
     dist.broadcast_object_list(box, src=src)
@@ -96,10 +101,6 @@ def broadcast_object(obj, src: int = 0):
 
 
 # ----------------------------------------------------------------------------- global-batch BatchNorm
-
-
-def _world_size() -> int:
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 class _AllReduceSum(torch.autograd.Function):
@@ -144,7 +145,7 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and _world_size() > 1):
+        if not (self.training and group_active() and dist.get_world_size() > 1):
             return super().forward(x)
         self._check_input_dim(x)
         dims = (0, 2, 3)
