@@ -1,4 +1,4 @@
-"""Train the paper's U-Net with one loss on one data set (PAPER_SPEC §5-§6).
+"""Train the paper's U-Net with one loss on one data set (docs/METHOD.md §5-§6).
 
     python train.py --loss spw --dataset drive --profile cpu --fold 0
     torchrun --nproc_per_node=2 train.py --loss spw --dataset glas --profile paper --fold all
@@ -17,20 +17,16 @@ from pathlib import Path
 
 import torch
 
+from common.names import did_you_mean
+from common.run_folder import run_name
+from data.processed import processed_root, resolve_split_seed
 from data.registry import DATASETS
-from losses import LOSSES
-from training.config import (
-    PROFILES,
-    did_you_mean,
-    load_profile,
-    normalize_crop,
-    parse_loss_kwargs,
-    resolve_recipe,
-    run_name,
-)
+from losses import ALIASES, LOSSES, canonical_loss_name
+from training.config import PROFILES, load_profile, normalize_crop, parse_loss_kwargs, resolve_recipe
 from training.distributed import destroy_process_group, device_for, env_dist_info, init_process_group
-from training.loop import RunSpec, TrainingError, run_folds, warn_amp_on_cpu
-from training.splits import processed_root, resolve_split_seed
+from training.errors import TrainingError
+from training.loop import run_folds, warn_amp_on_cpu
+from training.run_files import RunSettings
 
 FOLDS = ("0", "1", "2", "all")
 
@@ -66,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the paper's U-Net with one loss on one processed data set and test the best checkpoint.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--loss", required=True, type=registered("loss", LOSSES), choices=list(LOSSES),
-                   metavar="NAME", help=f"registered loss: {', '.join(LOSSES)}")
+    p.add_argument("--loss", required=True, type=registered("loss", [*LOSSES, *ALIASES]), metavar="NAME",
+                   help=f"registered loss: {', '.join(LOSSES)} (aliases: {', '.join(ALIASES)})")
     p.add_argument("--loss-kwargs", nargs="*", default=[], metavar="KEY=VALUE",
                    help="loss constructor arguments, typed as bool (true/false), int, float or str; "
                         "the run name becomes <loss>+k=v,... (sorted)")
@@ -99,11 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an unfinished run from its last.pt")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run folder and start again")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a TTY)")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard scalars to <run>/tensorboard (needs the tensorboard package)")
     return p
 
 
-def spec_from_args(args: argparse.Namespace, argv: list[str]) -> RunSpec:
-    """Resolve profile, overrides, loss kwargs and split seed into a :class:`RunSpec`."""
+def spec_from_args(args: argparse.Namespace, argv: list[str]) -> RunSettings:
+    """Resolve profile, overrides, loss kwargs and split seed into :class:`RunSettings`."""
+    args.loss = canonical_loss_name(args.loss)
     loss_kwargs = parse_loss_kwargs(args.loss_kwargs, args.loss, LOSSES[args.loss])
     overrides = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "width": args.width,
@@ -113,7 +112,7 @@ def spec_from_args(args: argparse.Namespace, argv: list[str]) -> RunSpec:
     root = processed_root(args.data_root, args.dataset, LOSSES[args.loss].required_maps)
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
-    return RunSpec(
+    return RunSettings(
         dataset=args.dataset,
         data_root=args.data_root,
         loss=args.loss,
@@ -132,6 +131,7 @@ def spec_from_args(args: argparse.Namespace, argv: list[str]) -> RunSpec:
         resume=args.resume,
         overwrite=args.overwrite,
         progress=not args.no_progress and sys.stderr.isatty(),
+        tensorboard=args.tensorboard,
         command=shlex.join([sys.executable, "train.py", *argv]),
     )
 

@@ -25,8 +25,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from data import DataError
-from data.io import read_json
-from data.maps import MAP_CHANNELS
+from data.files import read_json
+from losses.maps import MAP_CHANNELS
 
 SPLITS = ("train", "val", "test")
 

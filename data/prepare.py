@@ -8,37 +8,28 @@ Each data set is read (:mod:`data.raw`), padded and labelled (:mod:`data.process
 written with its statistics, class weights and seeded splits into a temporary folder
 beside the output and renamed at the end, so an interrupted run leaves nothing
 half-written. Weight maps (``--maps``) are computed by the generators of
-``data/maps.py`` in worker processes. Synthetic sets first write their raw replica under
+``losses/maps.py`` in worker processes. Synthetic sets first write their raw replica under
 ``<raw-root>/synthetic/`` when it is absent (:mod:`data.synthetic`).
 """
 
 from __future__ import annotations
 
+import argparse
+import concurrent.futures as cf
+import os
+import shlex
 import sys
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-if __package__ in (None, ""):
-    # Run as a script (python data/prepare.py): Python put data/ itself on sys.path, where
-    # data/io.py would shadow the standard library's io. Replace it with the repo root.
-    _HERE = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-    sys.path.insert(0, str(_HERE.parent))
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
 
-import argparse  # noqa: E402
-import concurrent.futures as cf  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-import shlex  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from data import DataError  # noqa: E402
-from data.io import (  # noqa: E402
+from common.provenance import git_commit, project_version
+from data import DataError
+from data.files import (
     atomic_save_npy,
     atomic_save_png,
     atomic_write_json,
@@ -46,40 +37,15 @@ from data.io import (  # noqa: E402
     sha256_file,
     staging_dir,
 )
-from data.processing import ProcessedSample, channel_moments, class_weights, dataset_mean_std, make_splits  # noqa: E402
-from data.registry import DATASETS, DatasetInfo, get_dataset  # noqa: E402
-from data.synthetic import ensure_synthetic  # noqa: E402
+from data.processed import missing_maps
+from data.processing import ProcessedSample, channel_moments, class_weights, dataset_mean_std, make_splits
+from data.registry import DATASETS, DatasetRecord, ensure_synthetic, get_dataset
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 MAP_NAMES = ("wce", "abw", "skea_topo")
 MapGenerator = Callable[[np.ndarray], np.ndarray]
 
 
 # ------------------------------------------------------------------------- provenance
-
-
-def project_version() -> str:
-    """The project version of pyproject.toml ("unknown" if unreadable).
-
-    A regular expression, not tomllib: the project supports Python 3.10, which lacks tomllib.
-    """
-    try:
-        text = (REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    except OSError:
-        return "unknown"
-    m = re.search(r'^version\s*=\s*"([^"]+)"', text, flags=re.MULTILINE)
-    return m.group(1) if m else "unknown"
-
-
-def git_commit() -> str | None:
-    """HEAD commit of the checkout, or None outside a git work tree."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
-        )
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 # ----------------------------------------------------------------------------- writing
@@ -127,12 +93,13 @@ def sample_record(index: int, sample: ProcessedSample, sources: list[dict]) -> d
     }
 
 
-def build_metadata(info: DatasetInfo, records: list[dict], mean, std, created_by: dict) -> dict:
+def build_metadata(info: DatasetRecord, records: list[dict], mean, std, created_by: dict) -> dict:
     """``metadata.json`` content; ``padded_size`` is null when sizes differ (real GlaS)."""
     sizes = {tuple(r["padded_size"]) for r in records}
     return {
         "name": info.name,
-        "reader": info.reader,
+        "reader": info.read.__name__.removeprefix("read_"),
+        "family": info.family,
         "class1": info.class1,
         "channels": info.channels,
         "num_samples": len(records),
@@ -164,17 +131,17 @@ def add_split_seed(folder: Path, num_samples: int, seed: int) -> bool:
 
 
 def load_map_generators() -> dict[str, MapGenerator]:
-    """``MAP_GENERATORS`` of ``data/maps.py``; DataError if that module is not there yet."""
+    """``MAP_GENERATORS`` of ``losses/maps.py``; DataError if that module is not there yet."""
     try:
-        from data.maps import MAP_GENERATORS
+        from losses.maps import MAP_GENERATORS
     except ImportError as err:
-        raise DataError(f"map generators unavailable ({err}); data/maps.py must define MAP_GENERATORS, or pass --maps none") from err
+        raise DataError(f"map generators unavailable ({err}); losses/maps.py must define MAP_GENERATORS, or pass --maps none") from err
     return MAP_GENERATORS
 
 
 def expected_map_shape(name: str, size: tuple[int, int]) -> tuple[int, ...]:
     """Shape a generator must return: ``(H,W)`` for wce, ``(C,H,W)`` for the others."""
-    from data.maps import MAP_CHANNELS
+    from losses.maps import MAP_CHANNELS
 
     channels = MAP_CHANNELS[name]
     return tuple(size) if name == "wce" else (channels, *size)
@@ -216,7 +183,7 @@ def compute_maps(
     timings = {}
     for name in names:
         if name not in generators:
-            raise DataError(f"--maps {name!r}: no generator of that name in data/maps.py (has {sorted(generators)})")
+            raise DataError(f"--maps {name!r}: no generator of that name in losses/maps.py (has {sorted(generators)})")
         expected_map_shape(name, (1, 1))  # import the contract before any clock starts
     pool = cf.ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(masks) > 1 else None
     try:
@@ -246,17 +213,6 @@ def compute_maps(
     return timings
 
 
-def missing_maps(folder: Path, metadata: dict, names: Sequence[str]) -> list[str]:
-    """Maps of ``names`` that ``folder`` does not hold complete (recorded and all files present)."""
-    n = metadata["num_samples"]
-    return [
-        m
-        for m in names
-        if m not in metadata.get("maps", {})
-        or not all((folder / "maps" / m / f"{i:03d}.npy").is_file() for i in range(n))
-    ]
-
-
 def read_masks(folder: Path, num_samples: int) -> list[np.ndarray]:
     """Masks of a prepared set as uint8 ``(H,W)`` with 1 = class 1."""
     return [(np.asarray(Image.open(folder / "masks" / f"{i:03d}.png")) > 127).astype(np.uint8) for i in range(num_samples)]
@@ -279,7 +235,7 @@ def summary_line(metadata: dict, seconds: float, folder: Path, note: str = "") -
     )
 
 
-def prepare_dataset(info: DatasetInfo, args: argparse.Namespace, created_by: dict, generators) -> str:
+def prepare_dataset(info: DatasetRecord, args: argparse.Namespace, created_by: dict, generators) -> str:
     """Prepare one data set according to ``args``; return its summary line."""
     start = time.perf_counter()
     raw_root, out = Path(args.raw_root), Path(args.out_root) / info.name
@@ -301,7 +257,7 @@ def prepare_dataset(info: DatasetInfo, args: argparse.Namespace, created_by: dic
     if info.is_synthetic:
         samples = args.synth_samples or info.default_samples
         ensure_synthetic(info.name, info.raw_base(raw_root), samples, args.synth_seed, regenerate=args.overwrite)
-    raw_samples = info.read(raw_root)
+    raw_samples = info.read_raw(raw_root)
     with staging_dir(out, overwrite=args.overwrite) as stage:
         digests: dict[Path, str] = {}
         records, moments, masks = [], [], []
@@ -321,9 +277,9 @@ def prepare_dataset(info: DatasetInfo, args: argparse.Namespace, created_by: dic
     return summary_line(metadata, time.perf_counter() - start, out)
 
 
-def resolve_names(names: Sequence[str], raw_root: Path) -> list[DatasetInfo]:
+def resolve_names(names: Sequence[str], raw_root: Path) -> list[DatasetRecord]:
     """``--dataset`` values -> registry entries; ``all`` = every set whose raw data is present."""
-    infos: list[DatasetInfo] = []
+    infos: list[DatasetRecord] = []
     for name in names:
         if name == "all":
             present = [d for d in DATASETS.values() if d.present(raw_root)]

@@ -156,14 +156,6 @@ def process_isbi2012(sid: str, image: np.ndarray, label: np.ndarray, fov: np.nda
     )
 
 
-#: Processor per reader name (the ``reader`` field of the registry).
-PROCESSORS = {
-    "drive": process_drive,
-    "glas": process_glas,
-    "snemi3d": process_snemi3d,
-    "isbi2012": process_isbi2012,
-}
-
 
 # ------------------------------------------------------------------- statistics (§4.3-§4.4)
 

@@ -267,18 +267,3 @@ def read_isbi2012(base: Path) -> list[RawSample]:
         )
         for z in range(volume.shape[0])
     ]
-
-
-#: Reader per reader name (the ``reader`` field of the registry).
-READERS = {"drive": read_drive, "glas": read_glas, "snemi3d": read_snemi3d, "isbi2012": read_isbi2012}
-
-
-def raw_present(reader: str, base: Path) -> bool:
-    """Whether the top raw folder of ``reader``'s layout exists under ``base`` (for ``--dataset all``)."""
-    dirs = {
-        "drive": [DRIVE_DIR],
-        "glas": [GLAS_DIR],
-        "snemi3d": [Path(d) for d in SNEMI3D_DIRS],
-        "isbi2012": [Path(ISBI2012_DIR)],
-    }[reader]
-    return any((base / d).is_dir() for d in dirs)

@@ -1,54 +1,95 @@
-"""The one registry of data sets: ``DATASETS[name] -> DatasetInfo``.
+"""The one registry of data sets: one :class:`DatasetRecord` per name in :data:`DATASETS`.
 
-It drives ``prepare.py --dataset`` choices, the readers and processors used per name,
-the synthetic replicas, and the error for an unknown name (with did-you-mean).
+A record holds every fact the suite needs about a data set: its raw layout and reader, how
+a raw sample becomes a padded image and binary target, what class 1 means, the paper's
+training crop, the metric family the evaluator applies, the printed label, the paper's data
+set it stands in for, and where to get it. ``data/prepare.py``, the trainer and the evaluator
+all look names up here. Adding a data set = one reader (and processor) plus one record
+passed to :func:`register` (docs/ARCHITECTURE.md §1).
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.names import did_you_mean
 from data import DataError
-from data.processing import PROCESSORS
-from data.raw import READERS, MissingRawDataError, RawSample, raw_present
-from data.synthetic import SYNTH_WRITERS
+from data.processing import ProcessedSample, process_drive, process_glas, process_isbi2012, process_snemi3d
+from data.raw import (
+    DRIVE_DIR,
+    GLAS_DIR,
+    ISBI2012_DIR,
+    SNEMI3D_DIRS,
+    MissingRawDataError,
+    RawSample,
+    read_drive,
+    read_glas,
+    read_isbi2012,
+    read_snemi3d,
+)
+from data.synthetic import write_replica, write_synth_drive, write_synth_glas, write_synth_snemi3d
+
+Reader = Callable[[Path], list[RawSample]]
+Processor = Callable[[str, object, object, object], ProcessedSample]
+#: Metric families of :func:`metrics.compute_metrics` (``metrics.FAMILIES``).
+FAMILIES = ("drive", "glas", "em")
 
 
 @dataclass(frozen=True)
-class DatasetInfo:
-    """Static facts about one data set (PAPER_SPEC §4, docs/ARCHITECTURE.md §1-§2).
+class Synthetic:
+    """An embedded replica of a raw layout: ``writer(top, samples, seed)`` fills ``<raw-root>/synthetic/<top>``."""
 
-    ``reader``: key of :data:`data.raw.READERS` / :data:`data.processing.PROCESSORS`;
-    ``class1``: what class 1 means; ``channels``: 3 (RGB) or 1; ``train_crop``: (H, W) of the
-    random training crop or None; ``default_samples``: replica size (synthetic sets only).
+    writer: Callable[[Path, int, int], None]
+    top: Path
+    default_samples: int
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """Static facts about one data set (docs/ARCHITECTURE.md §1-§2).
+
+    ``raw_dirs``: top raw folders, any of which marks the set as present under a raw root;
+    ``read``: raw reader (takes the folder holding ``raw_dirs``); ``process``: pads one raw
+    sample and builds its binary target; ``class1``: what class 1 means; ``channels``: 3 (RGB)
+    or 1; ``train_crop``: (H, W) of the paper's random training crop or None; ``family``: the
+    metric family; ``label``: printed name; ``paper_counterpart``: the paper's data set whose
+    Table 1 rows ours is compared with (None: no counterpart); ``synthetic``: the replica
+    generator of a synthetic set.
     """
 
     name: str
-    reader: str
+    label: str
+    raw_dirs: tuple[str, ...]
+    read: Reader
+    process_sample: Processor
     class1: str
     channels: int
     train_crop: tuple[int, int] | None
     has_fov: bool
     has_instances: bool
+    family: str
     download: str
-    synthetic: Callable[[Path, int, int], None] | None = None
-    default_samples: int | None = None
+    paper_counterpart: str | None = None
+    synthetic: Synthetic | None = None
 
     @property
     def is_synthetic(self) -> bool:
         return self.synthetic is not None
 
+    @property
+    def default_samples(self) -> int | None:
+        return self.synthetic.default_samples if self.synthetic else None
+
     def raw_base(self, raw_root: Path) -> Path:
         """Folder holding this set's top raw folder: ``raw_root`` or ``raw_root/synthetic``."""
-        return raw_root / "synthetic" if self.is_synthetic else raw_root
+        return Path(raw_root) / "synthetic" if self.is_synthetic else Path(raw_root)
 
-    def read(self, raw_root: Path) -> list[RawSample]:
+    def read_raw(self, raw_root: Path) -> list[RawSample]:
         """Read the raw samples; a missing folder's error names the download source too."""
         try:
-            return READERS[self.reader](self.raw_base(raw_root))
+            return self.read(self.raw_base(raw_root))
         except MissingRawDataError as err:
             if self.is_synthetic:
                 raise
@@ -58,44 +99,91 @@ class DatasetInfo:
             ) from err
 
     def present(self, raw_root: Path) -> bool:
-        """Whether this set's raw folder exists under ``raw_root``."""
-        return raw_present(self.reader, self.raw_base(raw_root))
+        """Whether one of this set's top raw folders exists under ``raw_root``."""
+        return any((self.raw_base(raw_root) / d).is_dir() for d in self.raw_dirs)
 
-    def process(self, raw: RawSample):
+    def process(self, raw: RawSample) -> ProcessedSample:
         """Pad and build the binary target of one raw sample (:mod:`data.processing`)."""
-        return PROCESSORS[self.reader](raw.id, raw.image, raw.label, raw.fov)
+        return self.process_sample(raw.id, raw.image, raw.label, raw.fov)
 
 
-_DRIVE_URL = "the DRIVE challenge page on grand-challenge.org (https://drive.grand-challenge.org/)"
-_GLAS_URL = (
-    "the Warwick GlaS challenge page (https://warwick.ac.uk/fac/cross_fac/tia/data/glascontest/) "
-    "or its Kaggle mirror"
-)
-_SNEMI_URL = "Zenodo record 7142003 (https://zenodo.org/records/7142003)"
-_ISBI_URL = "the ISBI 2012 EM segmentation challenge (https://imagej.net/events/isbi-2012-segmentation-challenge)"
-
-DATASETS: dict[str, DatasetInfo] = {
-    d.name: d
-    for d in (
-        DatasetInfo("drive", "drive", "vessel", 3, None, True, False, _DRIVE_URL),
-        DatasetInfo("glas", "glas", "non-gland (stroma and padding)", 3, (448, 576), False, True, _GLAS_URL),
-        DatasetInfo("snemi3d", "snemi3d", "membrane (thick boundaries and unlabelled)", 1, (512, 512), False, True, _SNEMI_URL),
-        DatasetInfo("isbi2012", "isbi2012", "membrane (label 0)", 1, None, False, False, _ISBI_URL),
-        # replicas: same readers, smaller images, crops scaled like their images (GlaS / 4, SNEMI3D / 2)
-        DatasetInfo("synth-drive", "drive", "vessel", 3, None, True, False, "embedded generator (data/synthetic.py)",
-                    SYNTH_WRITERS["synth-drive"][0], 12),
-        DatasetInfo("synth-glas", "glas", "non-gland (stroma and padding)", 3, (112, 144), False, True,
-                    "embedded generator (data/synthetic.py)", SYNTH_WRITERS["synth-glas"][0], 12),
-        DatasetInfo("synth-snemi3d", "snemi3d", "membrane (thick boundaries and unlabelled)", 1, (64, 64), False, True,
-                    "embedded generator (data/synthetic.py)", SYNTH_WRITERS["synth-snemi3d"][0], 16),
-    )
-}
+DATASETS: dict[str, DatasetRecord] = {}
 
 
-def get_dataset(name: str) -> DatasetInfo:
+def register(record: DatasetRecord) -> DatasetRecord:
+    """Add ``record`` to :data:`DATASETS` (a name may be registered once)."""
+    if record.name in DATASETS:
+        raise ValueError(f"data set {record.name!r} is registered already")
+    if record.family not in FAMILIES:
+        raise ValueError(f"data set {record.name!r}: family must be one of {FAMILIES}, got {record.family!r}")
+    DATASETS[record.name] = record
+    return record
+
+
+def get_dataset(name: str) -> DatasetRecord:
     """Look ``name`` up in :data:`DATASETS`; DataError lists the names and suggests the nearest."""
     if name not in DATASETS:
-        close = difflib.get_close_matches(name, DATASETS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise DataError(f"unknown --dataset {name!r}; known: {', '.join(DATASETS)}, all.{hint}")
+        raise DataError(did_you_mean("--dataset", name, [*DATASETS, "all"]))
     return DATASETS[name]
+
+
+def ensure_synthetic(name: str, synth_root: Path, samples: int, seed: int, regenerate: bool = False) -> bool:
+    """Write the raw replica of the synthetic set ``name`` under ``synth_root`` unless an identical
+    one is there (:func:`data.synthetic.write_replica`); True when it wrote it."""
+    record = get_dataset(name)
+    if record.synthetic is None:
+        raise DataError(f"{name!r} is not a synthetic data set; it has no replica to write")
+    synth = record.synthetic
+    return write_replica(name, synth.writer, synth.top, Path(synth_root), samples, seed, regenerate)
+
+
+_EMBEDDED = "embedded generator (data/synthetic.py)"
+_DRIVE = dict(
+    raw_dirs=(str(DRIVE_DIR),), read=read_drive, process_sample=process_drive, class1="vessel", channels=3,
+    has_fov=True, has_instances=False, family="drive", paper_counterpart="drive",
+)
+_GLAS = dict(
+    raw_dirs=(str(GLAS_DIR),), read=read_glas, process_sample=process_glas, class1="non-gland (stroma and padding)",
+    channels=3, has_fov=False, has_instances=True, family="glas", paper_counterpart="glas",
+)
+_SNEMI = dict(
+    raw_dirs=SNEMI3D_DIRS, read=read_snemi3d, process_sample=process_snemi3d,
+    class1="membrane (thick boundaries and unlabelled)", channels=1, has_fov=False, has_instances=True, family="em",
+    paper_counterpart="snemi3d",
+)
+
+# Real data sets (the order prepare.py --dataset all follows; tables order by evaluation.naming).
+register(DatasetRecord(
+    "drive", "DRIVE", train_crop=None,
+    download="the DRIVE challenge page on grand-challenge.org (https://drive.grand-challenge.org/)", **_DRIVE,
+))
+register(DatasetRecord(
+    "glas", "GlaS", train_crop=(448, 576),
+    download="the Warwick GlaS challenge page (https://warwick.ac.uk/fac/cross_fac/tia/data/glascontest/) "
+    "or its Kaggle mirror",
+    **_GLAS,
+))
+register(DatasetRecord(
+    "snemi3d", "SNEMI3D", train_crop=(512, 512), download="Zenodo record 7142003 (https://zenodo.org/records/7142003)",
+    **_SNEMI,
+))
+register(DatasetRecord(
+    "isbi2012", "ISBI 2012", raw_dirs=(ISBI2012_DIR,), read=read_isbi2012, process_sample=process_isbi2012,
+    class1="membrane (label 0)", channels=1, train_crop=None, has_fov=False, has_instances=False, family="em",
+    download="the ISBI 2012 EM segmentation challenge (https://imagej.net/events/isbi-2012-segmentation-challenge)",
+    # EM membranes at 512², the real stand-in for SNEMI3D, which cannot be obtained here
+    paper_counterpart="snemi3d",
+))
+# Replicas: the same readers, smaller images, crops scaled like their images (GlaS / 4, SNEMI3D / 2).
+register(DatasetRecord(
+    "synth-drive", "synth-DRIVE", train_crop=None, download=_EMBEDDED,
+    synthetic=Synthetic(write_synth_drive, Path("DRIVE"), 12), **{**_DRIVE, "paper_counterpart": None},
+))
+register(DatasetRecord(
+    "synth-glas", "synth-GlaS", train_crop=(112, 144), download=_EMBEDDED,
+    synthetic=Synthetic(write_synth_glas, Path("GlaS"), 12), **{**_GLAS, "paper_counterpart": None},
+))
+register(DatasetRecord(
+    "synth-snemi3d", "synth-SNEMI3D", train_crop=(64, 64), download=_EMBEDDED,
+    synthetic=Synthetic(write_synth_snemi3d, Path("snemi3d"), 16), **{**_SNEMI, "paper_counterpart": None},
+))

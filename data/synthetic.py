@@ -37,7 +37,8 @@ from scipy import ndimage
 from skimage.segmentation import find_boundaries
 
 from data import DataError
-from data.io import atomic_write_json, read_json, staging_dir
+from data.files import atomic_write_json, read_json, staging_dir
+from data.processing import snemi3d_target
 from data.raw import DRIVE_DIR, GLAS_DIR
 
 #: Bump when a generator's output changes, so stale replicas are detected.
@@ -250,16 +251,17 @@ def write_synth_snemi3d(top: Path, samples: int, seed: int) -> None:
 
 # ------------------------------------------------------------------------ replicas on disk
 
-#: name -> (writer filling a top folder, that top folder relative to ``<raw-root>/synthetic``)
-SYNTH_WRITERS: dict[str, tuple[Callable[[Path, int, int], None], Path]] = {
-    "synth-drive": (write_synth_drive, Path("DRIVE")),
-    "synth-glas": (write_synth_glas, Path("GlaS")),
-    "synth-snemi3d": (write_synth_snemi3d, Path("snemi3d")),
-}
 
-
-def ensure_synthetic(name: str, synth_root: Path, samples: int, seed: int, regenerate: bool = False) -> bool:
-    """Write the raw replica ``name`` under ``synth_root`` unless an identical one is there.
+def write_replica(
+    name: str,
+    writer: Callable[[Path, int, int], None],
+    top: Path,
+    synth_root: Path,
+    samples: int,
+    seed: int,
+    regenerate: bool = False,
+) -> bool:
+    """Write the raw replica ``name`` (``writer`` fills ``synth_root/top``) unless an identical one is there.
 
     A marker ``<synth_root>/<name>.json`` records (samples, seed, version). A replica that
     exists with other parameters raises DataError unless ``regenerate``. The replica is
@@ -268,7 +270,6 @@ def ensure_synthetic(name: str, synth_root: Path, samples: int, seed: int, regen
     """
     if samples < 3:
         raise DataError(f"--synth-samples must be at least 3 (3-fold splits), got {samples}")
-    writer, top = SYNTH_WRITERS[name]
     marker = synth_root / f"{name}.json"
     wanted = {"name": name, "samples": samples, "seed": seed, "version": SYNTH_VERSION}
     target = synth_root / top
@@ -289,3 +290,50 @@ def ensure_synthetic(name: str, synth_root: Path, samples: int, seed: int, regen
     atomic_write_json(marker, wanted)
     return True
 
+
+# --------------------------------------------------------------- masks for tests and benchmarks
+
+
+def voronoi_membrane_mask(shape: tuple[int, int], n_cells: int, seed: int = 0) -> np.ndarray:
+    """SNEMI3D-like ``(H, W)`` bool mask: Voronoi cells of random seeds, class 1 = membrane.
+
+    The cells are instance ids; the membrane is their thick 4-connected boundary, the
+    label construction of docs/METHOD.md §4.2 (:func:`data.processing.snemi3d_target`).
+    """
+    rng = np.random.default_rng(seed)
+    seeds = np.zeros(shape, dtype=bool)
+    seeds[rng.integers(0, shape[0], n_cells), rng.integers(0, shape[1], n_cells)] = True
+    _, (iy, ix) = ndimage.distance_transform_edt(~seeds, return_indices=True)
+    cells = iy * shape[1] + ix + 1  # id of the nearest seed, never 0
+    return snemi3d_target(cells)
+
+
+def blob_mask(shape: tuple[int, int], n_blobs: int, seed: int = 0) -> np.ndarray:
+    """GlaS-like ``(H, W)`` bool mask: class 0 = a few disc-like glands, class 1 = stroma."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    yy, xx = np.mgrid[:h, :w]
+    glands = np.zeros(shape, dtype=bool)
+    for _ in range(n_blobs):
+        cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+        ry, rx = rng.uniform(0.03, 0.12) * h, rng.uniform(0.03, 0.12) * w
+        glands |= ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+    return ~glands
+
+
+def vessel_mask(shape: tuple[int, int], n_vessels: int, seed: int = 0) -> np.ndarray:
+    """DRIVE-like ``(H, W)`` bool mask: class 1 = thin random-walk vessels (1–3 px wide)."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    vessels = np.zeros(shape, dtype=bool)
+    for _ in range(n_vessels):
+        y, x = rng.uniform(0, h), rng.uniform(0, w)
+        angle = rng.uniform(0, 2 * np.pi)
+        for _ in range(int(1.5 * max(h, w))):
+            angle += rng.normal(0, 0.1)
+            y, x = y + np.sin(angle), x + np.cos(angle)
+            if not (0 <= y < h and 0 <= x < w):
+                break
+            vessels[int(y), int(x)] = True
+    width = rng.integers(0, 2)
+    return ndimage.binary_dilation(vessels, iterations=int(width)) if width else vessels

@@ -13,16 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from PIL import Image
 
-matplotlib.use("Agg")  # batch job: files only, no display
+from .naming import CE_RUN, PAPER_METRICS, SPW_RUN, dataset_label, order_rows, row_label
+from .runs import Run
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from .naming import CE_RUN, PAPER_METRICS, SPW_RUN, dataset_label, order_rows, row_label  # noqa: E402
-from .runs import Run  # noqa: E402
+matplotlib.use("Agg")  # batch job: files only, no display (pyplot picks the backend at first use)
 
 FP_COLOUR = (0.9, 0.15, 0.15)
 FN_COLOUR = (0.15, 0.35, 0.95)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from data.registry import DATASETS
+
 #: Table 1 rows in the paper's order: (run name, label). The label-only SPW variant is the
 #: project's extra row (PAPER_SPEC §2: which variant made the paper's table is unknown).
 PAPER_ROWS: tuple[tuple[str, str], ...] = (
     ("ce", "CE"),
-    ("bce", "BCE"),
+    ("balanced_ce", "BCE"),
     ("dice", "Dice"),
     ("focal", "Focal"),
     ("jaccard", "Jaccard"),
@@ -25,7 +27,9 @@ PAPER_ROWS: tuple[tuple[str, str], ...] = (
     ("spw", "SPW"),
     ("spw+use_prediction=False", "SPW (label only)"),
 )
-ROW_LABELS: dict[str, str] = dict(PAPER_ROWS)
+#: Run folders written before class-balanced CE was renamed ``balanced_ce`` are named ``bce``
+#: (the paper's row name, still accepted by ``build_loss``); they print as the same row.
+ROW_LABELS: dict[str, str] = {**dict(PAPER_ROWS), "bce": "BCE"}
 SPW_RUN = "spw"
 CE_RUN = "ce"
 
@@ -51,20 +55,10 @@ PAPER_METRICS: tuple[Metric, ...] = (
 #: Columns every test_metrics.csv holds (docs/ARCHITECTURE.md §5-6); the rest are challenge metrics.
 ALWAYS_METRICS: tuple[str, ...] = ("miou", "mdice", "vi", "vi_split", "vi_merge", "ari", "mhd")
 
-#: Printed data set names, in the order tables list them (paper's order first).
-DATASET_LABELS: dict[str, str] = {
-    "snemi3d": "SNEMI3D",
-    "isbi2012": "ISBI 2012",
-    "glas": "GlaS",
-    "drive": "DRIVE",
-    "synth-snemi3d": "synth-SNEMI3D",
-    "synth-glas": "synth-GlaS",
-    "synth-drive": "synth-DRIVE",
-}
-
-#: The paper's data set each of ours is compared with in table1_vs_paper. ISBI 2012 (EM membranes,
-#: 512²) stands in for SNEMI3D, which cannot be obtained here; synthetic sets have no counterpart.
-PAPER_COUNTERPART: dict[str, str] = {"snemi3d": "snemi3d", "isbi2012": "snemi3d", "glas": "glas", "drive": "drive"}
+def paper_counterpart(dataset: str) -> str | None:
+    """The paper's data set whose published rows ``dataset`` is compared with (data-set record)."""
+    record = DATASETS.get(dataset)
+    return record.paper_counterpart if record else None
 
 
 def row_label(run_name: str) -> str:
@@ -73,43 +67,33 @@ def row_label(run_name: str) -> str:
 
 
 def dataset_label(name: str) -> str:
-    return DATASET_LABELS.get(name, name)
+    """Printed name of a data set (its record's label; unknown names print as themselves)."""
+    record = DATASETS.get(name)
+    return record.label if record else name
 
 
 def order_rows(run_names) -> list[str]:
     """The paper's rows that are present, in the paper's order, then any other run names sorted."""
     present = set(run_names)
-    paper = [name for name, _ in PAPER_ROWS if name in present]
+    order = [name for name, _ in PAPER_ROWS]
+    order.insert(order.index("balanced_ce"), "bce")
+    paper = [name for name in order if name in present]
     return paper + sorted(present - set(paper))
 
 
+#: Table order of the metric families: the paper lists SNEMI3D, GlaS, DRIVE.
+FAMILY_ORDER: tuple[str, ...] = ("em", "glas", "drive")
+
+
+def _table_key(name: str) -> tuple[int, int, int]:
+    """Real sets before replicas, then the paper's family order, then registry order."""
+    record = DATASETS[name]
+    family = FAMILY_ORDER.index(record.family) if record.family in FAMILY_ORDER else len(FAMILY_ORDER)
+    return (int(record.is_synthetic), family, list(DATASETS).index(name))
+
+
 def order_datasets(names) -> list[str]:
+    """Registered names in table order (:func:`_table_key`), then unknown names sorted."""
     present = set(names)
-    known = [name for name in DATASET_LABELS if name in present]
+    known = sorted((name for name in DATASETS if name in present), key=_table_key)
     return known + sorted(present - set(known))
-
-
-def split_run_name(run_name: str) -> tuple[str, dict[str, str]]:
-    """``"spw+use_prediction=False"`` → ``("spw", {"use_prediction": "False"})`` (values stay strings).
-
-    Raises:
-        ValueError: a ``+`` part that is not ``k=v`` pairs separated by commas.
-    """
-    loss, sep, rest = run_name.partition("+")
-    if not loss:
-        raise ValueError(f"run name {run_name!r} has no loss name before '+'")
-    kwargs: dict[str, str] = {}
-    if sep:
-        for item in rest.split(","):
-            key, eq, value = item.partition("=")
-            if not eq or not key or not value:
-                raise ValueError(f"run name {run_name!r}: expected 'loss+k1=v1,k2=v2', got part {item!r}")
-            kwargs[key] = value
-    return loss, kwargs
-
-
-def join_run_name(loss: str, kwargs: dict[str, object] | None = None) -> str:
-    """Inverse of :func:`split_run_name`: keys sorted, as train.py names its run folders."""
-    if not kwargs:
-        return loss
-    return loss + "+" + ",".join(f"{k}={kwargs[k]}" for k in sorted(kwargs))

@@ -13,7 +13,7 @@ import warnings as pywarnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data.io import staging_dir
+from data.files import staging_dir
 
 from . import cost, extended, figures, stats, tables
 from .naming import PAPER_METRICS, order_datasets
@@ -58,7 +58,7 @@ def evaluate(runs_root: Path, out: Path, *, datasets=None, losses=None, profile:
     if bench_csv is None and (runs_root / BENCH_CSV_NAME).is_file():
         bench_csv = runs_root / BENCH_CSV_NAME
 
-    # Written into a temporary folder beside `out` and renamed at the end (data.io.staging_dir).
+    # Written into a temporary folder beside `out` and renamed at the end (data.files.staging_dir).
     with staging_dir(out, overwrite=overwrite) as tmp:
         with pywarnings.catch_warnings(record=True) as caught:
             pywarnings.simplefilter("always")

@@ -9,19 +9,18 @@ contract columns is *corrupt*: it is reported and skipped, never fatal.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from common import run_folder as rf
+
 from .naming import ALWAYS_METRICS
 
-TEST_COLUMNS: tuple[str, ...] = ("index", "id", *ALWAYS_METRICS)
-LOG_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "val_miou", "lr", "epoch_seconds", "loss_seconds")
-_SEED_DIR = re.compile(r"^seed(\d+)$")
-_FOLD_DIR = re.compile(r"^fold(\d+)$")
+TEST_COLUMNS: tuple[str, ...] = (*rf.TEST_KEY_COLUMNS, *ALWAYS_METRICS)
+LOG_COLUMNS: tuple[str, ...] = rf.LOG_COLUMNS
 
 
 class CorruptRun(ValueError):
@@ -47,7 +46,7 @@ class Run:
         return (self.dataset, self.run_name, self.seed, self.fold)
 
     def prediction_path(self, index: int) -> Path:
-        return self.path / "predictions" / f"{index:03d}.png"
+        return rf.prediction_path(self.path, index)
 
 
 @dataclass
@@ -57,11 +56,6 @@ class Discovery:
     runs: list[Run] = field(default_factory=list)
     corrupt: list[tuple[Path, str]] = field(default_factory=list)
     unfinished: list[Path] = field(default_factory=list)
-
-
-def is_finished(folder: Path) -> bool:
-    """docs/ARCHITECTURE.md §6: finished = ``timing.json`` and ``test_metrics.csv`` exist."""
-    return (folder / "timing.json").is_file() and (folder / "test_metrics.csv").is_file()
 
 
 def _read_json(path: Path) -> dict:
@@ -103,22 +97,21 @@ def load_run(folder: Path) -> Run:
         CorruptRun: unreadable JSON/CSV, missing contract columns, duplicate test indices, or a
             config.json that disagrees with the folder's dataset/seed/fold.
     """
-    fold_match = _FOLD_DIR.match(folder.name)
-    seed_match = _SEED_DIR.match(folder.parent.name)
-    if not fold_match or not seed_match:
-        raise CorruptRun(f"{folder}: expected <dataset>/<run-name>/seed<S>/fold<k>")
-    fold, seed = int(fold_match.group(1)), int(seed_match.group(1))
-    run_name, dataset = folder.parent.parent.name, folder.parent.parent.parent.name
-    config = _read_json(folder / "config.json")
+    try:
+        run_id = rf.RunId.from_folder(folder)
+    except rf.RunFolderError as err:
+        raise CorruptRun(str(err)) from err
+    dataset, run_name, seed, fold = run_id.dataset, run_id.run_name, run_id.seed, run_id.fold
+    config = _read_json(folder / rf.CONFIG)
     for key, expected in (("dataset", dataset), ("fold", fold), ("seed", seed), ("run_name", run_name)):
         if key in config and str(config[key]) != str(expected):
-            raise CorruptRun(f"{folder / 'config.json'}: {key} = {config[key]!r} but the folder says {expected!r}")
-    metrics = _read_csv(folder / "test_metrics.csv", TEST_COLUMNS, ("index", *ALWAYS_METRICS))
+            raise CorruptRun(f"{folder / rf.CONFIG}: {key} = {config[key]!r} but the folder says {expected!r}")
+    metrics = _read_csv(folder / rf.TEST_METRICS, TEST_COLUMNS, ("index", *ALWAYS_METRICS))
     if metrics["index"].isna().any() or metrics["index"].duplicated().any():
-        raise CorruptRun(f"{folder / 'test_metrics.csv'}: column 'index' has missing or duplicate values")
+        raise CorruptRun(f"{folder / rf.TEST_METRICS}: column 'index' has missing or duplicate values")
     metrics["index"] = metrics["index"].astype(np.int64)
-    log = _read_csv(folder / "log.csv", LOG_COLUMNS, LOG_COLUMNS)
-    timing = _read_json(folder / "timing.json")
+    log = _read_csv(folder / rf.LOG, LOG_COLUMNS, LOG_COLUMNS)
+    timing = _read_json(folder / rf.TIMING)
     return Run(dataset, run_name, seed, fold, folder, config, metrics, log, timing)
 
 
@@ -137,11 +130,10 @@ def discover_runs(root: Path, datasets=None, run_names=None, profile: str | None
     found = Discovery()
     if not root.is_dir():
         raise FileNotFoundError(f"runs folder {root} does not exist (expected runs/<dataset>/<run-name>/...)")
-    for folder in sorted(root.glob("*/*/seed*/fold*")):
-        dataset, run_name = folder.parent.parent.parent.name, folder.parent.parent.name
-        if not folder.is_dir() or not _selected(dataset, datasets) or not _selected(run_name, run_names):
+    for run_id, folder in rf.iter_run_folders(root):
+        if not _selected(run_id.dataset, datasets) or not _selected(run_id.run_name, run_names):
             continue
-        if not is_finished(folder):
+        if not rf.is_finished(folder):
             found.unfinished.append(folder)
             continue
         try:

@@ -14,14 +14,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.run_folder import seed_fold
+
 from .naming import (
-    PAPER_COUNTERPART,
     PAPER_METRICS,
     PAPER_ROWS,
     Metric,
     dataset_label,
     order_datasets,
     order_rows,
+    paper_counterpart,
     row_label,
 )
 from .render import MISSING, Cell, fmt_mean_std, latex_table, markdown_table
@@ -100,7 +102,7 @@ def missing_report(per_run: pd.DataFrame, datasets: list[str], run_names: list[s
             if not have:
                 warnings.append(f"{dataset}/{run_name}: missing (no finished run)")
                 continue
-            lacking = [f"seed{s}/fold{f}" for s in seeds for f in folds if (s, f) not in have]
+            lacking = [seed_fold(s, f) for s in seeds for f in folds if (s, f) not in have]
             if lacking:
                 warnings.append(f"{dataset}/{run_name}: missing {', '.join(lacking)}")
     return warnings
@@ -178,13 +180,13 @@ def load_paper_table(path: Path) -> pd.DataFrame:
 def versus_paper_frame(table1: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     """Long table: our mean/std beside the paper's and ``diff = ours − paper`` per data set × loss × metric.
 
-    Only data sets with a published counterpart (naming.PAPER_COUNTERPART) appear. The label-only
+    Only data sets with a published counterpart (the data-set record's paper_counterpart) appear. The label-only
     SPW row is compared with the paper's SPW row, since which variant made the paper's table is
     unknown (PAPER_SPEC §2).
     """
     rows = []
     for rec in table1.itertuples(index=False):
-        counterpart = PAPER_COUNTERPART.get(rec.dataset)
+        counterpart = paper_counterpart(rec.dataset)
         paper_loss = "spw" if rec.run_name.startswith("spw") else rec.run_name
         if counterpart is None or (counterpart, paper_loss) not in paper.index:
             continue

@@ -7,7 +7,7 @@ subclass, add one line to ``LOSSES`` below, and add its tests.
 
 from __future__ import annotations
 
-import difflib
+from common.names import did_you_mean
 
 from .abw import ABWLoss
 from .base import EPS, MAP_CHANNELS, SegLoss
@@ -22,7 +22,7 @@ from .wce import WCELoss
 
 LOSSES: dict[str, type[SegLoss]] = {
     "ce": CELoss,
-    "bce": BalancedCELoss,
+    "balanced_ce": BalancedCELoss,
     "dice": DiceLoss,
     "focal": FocalLoss,
     "jaccard": JaccardLoss,
@@ -36,6 +36,18 @@ LOSSES: dict[str, type[SegLoss]] = {
 }
 
 
+#: Other accepted names: ``bce`` is the paper's Table 1 row name of class-balanced CE.
+ALIASES: dict[str, str] = {"bce": "balanced_ce"}
+
+
+def canonical_loss_name(name: str) -> str:
+    """The registered name of ``name`` (aliases resolved); ValueError with did-you-mean if unknown."""
+    name = ALIASES.get(name, name)
+    if name not in LOSSES:
+        raise ValueError(did_you_mean("loss", name, [*LOSSES, *ALIASES]))
+    return name
+
+
 def build_loss(name: str, **kwargs) -> SegLoss:
     """Build the registered loss ``name`` with keyword hyper-parameters.
 
@@ -43,11 +55,7 @@ def build_loss(name: str, **kwargs) -> SegLoss:
         ValueError: unknown name (lists the names and suggests the nearest).
         TypeError: a keyword the loss's constructor does not accept.
     """
-    if name not in LOSSES:
-        close = difflib.get_close_matches(name, LOSSES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown loss {name!r}; registered losses: {', '.join(LOSSES)}.{hint}")
-    return LOSSES[name](**kwargs)
+    return LOSSES[canonical_loss_name(name)](**kwargs)
 
 
-__all__ = ["EPS", "LOSSES", "MAP_CHANNELS", "SegLoss", "build_loss"]
+__all__ = ["ALIASES", "EPS", "LOSSES", "MAP_CHANNELS", "SegLoss", "build_loss", "canonical_loss_name"]

@@ -1,6 +1,6 @@
 """Adaptive boundary weighting loss of WPU-Net (Table 1 row "ABW"), BASELINES §3.8.
 
-Map channels (``data.maps.abw_map``): ``[bck, obj]``. The loss is the repo's
+Map channels (``losses.maps.abw_map``): ``[bck, obj]``. The loss is the repo's
 ``WeightMapLoss`` with ``method=4`` (PAPER_SPEC §3 "ABW loss"):
 
 - ``w_obj = obj`` where ``obj ≥ bck``, masked by the target ``y``; else 0;

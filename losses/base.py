@@ -26,7 +26,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from data.maps import MAP_CHANNELS  # channel count of each named map (B, C, H, W)
+from .maps import MAP_CHANNELS  # channel count of each named map (B, C, H, W)
 
 #: ε inside ``log(p + ε)`` in the paper-time code (PAPER_SPEC notation section).
 EPS = 1e-7

@@ -6,7 +6,7 @@ methods", IJCAI 2024 (arXiv:2404.18539), as copied into the SPW repo
 
 - a skeleton-aware weighted CE over the precomputed maps ``maps["skea_topo"]``
   ``(B,4,H,W)`` = [S₀, S₁, dilated GT-background skeleton, GT-foreground skeleton]
-  (:func:`data.maps.skea_topo_map`), with the label-dilation trick;
+  (:func:`losses.maps.skea_topo_map`), with the label-dilation trick;
 - the boundary rectification term (BoRT), added when the 0-based epoch is > 20, which
   relaxes the penalty on non-critical false negatives/positives found by skeletonising
   the thresholded prediction (on CPU, scikit-image Lee skeletons, every batch).
@@ -21,9 +21,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage as ndi
 
-from data.maps import grow_box, lee_skeleton
-
 from .base import SegLoss, class_one_probability, per_image_class_weights
+from .maps import grow_box, lee_skeleton
 
 #: The ε the repo adds OUTSIDE the logs and to the denominator of the weighted CE.
 SKEA_EPS = 1e-12
@@ -85,7 +84,7 @@ def weighted_log_loss(
 def background_skeleton(mask0: np.ndarray) -> np.ndarray:
     """Union of the Lee skeletons of each 4-connected component of ``mask0``, 3×3-dilated.
 
-    The same construction as map channel 2 (:func:`data.maps.skea_topo_map`), here on the
+    The same construction as map channel 2 (:func:`losses.maps.skea_topo_map`), here on the
     prediction. Each component is skeletonised alone on its bounding box grown by one pixel
     (Lee pads with zeros, so this equals the whole-image skeleton of that component).
     """

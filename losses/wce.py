@@ -2,7 +2,7 @@
 
 ``L = −mean[(M + c1)·y·log(p+ε) + c0·(1−y)·log(1−p+ε)]`` over all B·H·W pixels, where
 ``M = maps["wce"]`` is the precomputed U-Net border map ``10·exp(−(d1+d2)²/(2·5²))·y``
-(``data.maps.wce_map``). The map's w0 and σ live in its generator, so the loss itself
+(``losses.maps.wce_map``). The map's w0 and σ live in its generator, so the loss itself
 has no hyper-parameter.
 """
 

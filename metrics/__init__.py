@@ -10,7 +10,7 @@ Modules: ``paper`` (PAPER_SPEC §7), ``connectomics`` (VI, ARI, adapted Rand err
 
 from __future__ import annotations
 
-from .compute import METRIC_DESCRIPTIONS, READER_FAMILIES, compute_metrics, dataset_family
+from .compute import FAMILIES, METRIC_DESCRIPTIONS, compute_metrics
 from .connectomics import adapted_rand_error, adjusted_rand_index, variation_of_information
 from .objects import object_dice, object_f1, object_hausdorff, object_metrics
 from .paper import ari, mdice, mhd, miou, vi, vi_split_merge
@@ -18,7 +18,7 @@ from .pixel import fov_metrics, roc_auc
 from .topology import betti_errors, betti_numbers, cldice, hd95
 
 __all__ = [
-    "READER_FAMILIES",
+    "FAMILIES",
     "METRIC_DESCRIPTIONS",
     "adapted_rand_error",
     "adjusted_rand_index",
@@ -27,7 +27,6 @@ __all__ = [
     "betti_numbers",
     "cldice",
     "compute_metrics",
-    "dataset_family",
     "fov_metrics",
     "hd95",
     "mdice",

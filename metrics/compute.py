@@ -15,10 +15,10 @@ from .paper import paper_metrics
 from .pixel import fov_metrics
 from .topology import _betti_errors, _cldice, _hd95
 
-#: Raw-data reader of a registered data set (``data.registry.DATASETS[name].reader``) → metric
-#: family. Synthetic replicas share their real set's reader; ISBI 2012 is an EM membrane set like
-#: SNEMI3D. Keyed by reader so that the data-set registry stays the one list of names.
-READER_FAMILIES: dict[str, str] = {"drive": "drive", "glas": "glas", "snemi3d": "em", "isbi2012": "em"}
+#: Metric families: each data-set record names one (``data.registry``); the family decides which
+#: challenge metrics a test image gets. ``drive``: retinal vessels with a field of view;
+#: ``glas``: glands as objects; ``em``: electron-microscopy membranes.
+FAMILIES: tuple[str, ...] = ("drive", "glas", "em")
 
 #: Families whose class 1 is a thin structure (vessels, membranes): clDice and Betti errors apply.
 THIN_FAMILIES = frozenset({"drive", "em"})
@@ -54,34 +54,26 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def dataset_family(dataset: str) -> str:
-    """Metric family of a registered data-set name; ValueError listing the names otherwise."""
-    from data.registry import DATASETS  # the one registry of data-set names
 
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of: {', '.join(DATASETS)}")
-    return READER_FAMILIES[DATASETS[dataset].reader]
-
-
-def compute_metrics(prob, gt, dataset: str, fov=None, instances=None) -> dict[str, float]:
+def compute_metrics(prob, gt, family: str, fov=None, instances=None) -> dict[str, float]:
     """All metrics of one test image (docs/ARCHITECTURE.md §5); definitions in ``METRIC_DESCRIPTIONS``.
 
     Always: ``miou, mdice, vi, vi_split, vi_merge, ari, mhd`` (paper, on ``pred = prob > 0.5``) and
     ``hd95_monai`` (HD95 in the MONAI convention). Per family:
 
-    - DRIVE (``drive``, ``synth-drive``): ``cldice, betti0_err, betti1_err`` on the vessels;
+    - ``drive`` (DRIVE and its replica): ``cldice, betti0_err, betti1_err`` on the vessels;
       ``fov_acc, fov_sens, fov_spec, fov_auc`` when ``fov`` is given.
-    - GlaS (``glas``, ``synth-glas``): ``obj_f1, obj_dice, obj_hd`` when ``instances`` (gt gland ids)
+    - ``glas`` (GlaS and its replica): ``obj_f1, obj_dice, obj_hd`` when ``instances`` (gt gland ids)
       is given; the glands are class 0 of the processed targets (class 1 = stroma after the
       paper's inversion), so predicted glands are the 4-connected components of predicted class 0.
-    - EM (``snemi3d``, ``synth-snemi3d``, ``isbi2012``): ``are_snemi``, ground-truth segments =
+    - ``em`` (SNEMI3D, ISBI 2012 and the replica): ``are_snemi``, ground-truth segments =
       ``instances`` when given (SNEMI3D) else the 4-connected class-0 components of ``gt``
       (ISBI 2012); ``cldice, betti0_err, betti1_err`` on the membranes.
 
     Args:
         prob: float (H, W) class-1 probability in [0, 1].
         gt: binary (H, W) (bool/int/float with values {0, 1}), 1 = class 1.
-        dataset: registered data-set name (``data.registry.DATASETS``).
+        family: metric family, one of :data:`FAMILIES` (the data-set record's ``family``).
         fov: optional binary (H, W) field-of-view mask (DRIVE).
         instances: optional non-negative int (H, W) gt instance ids, 0 = none (GlaS, SNEMI3D).
 
@@ -89,10 +81,11 @@ def compute_metrics(prob, gt, dataset: str, fov=None, instances=None) -> dict[st
         dict column name → float (per image; averaging is the evaluator's job).
 
     Raises:
-        ValueError: unknown ``dataset``; wrong ndim, shape mismatch, non-binary ``gt``/``fov``,
+        ValueError: unknown ``family``; wrong ndim, shape mismatch, non-binary ``gt``/``fov``,
             ``prob`` outside [0, 1], negative or non-integer ``instances``.
     """
-    family = dataset_family(dataset)
+    if family not in FAMILIES:
+        raise ValueError(f"unknown metric family {family!r}; expected one of: {', '.join(FAMILIES)}")
     p = as_probability(prob, "prob")
     g = as_binary_mask(gt, "gt")
     check_same_shape(p, g, "prob", "gt")

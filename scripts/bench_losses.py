@@ -9,9 +9,9 @@ forward+backward step on the same inputs:
 - logits: random ``(B,2,H,W)`` float32 with ``requires_grad``;
 - target: real membranes (ISBI 2012 labels, class 1 = membrane, first B slices cropped to
   H×W) when ``<raw-root>/ISBI2012`` exists, otherwise Voronoi membranes
-  (``tests/map_oracles.voronoi_membrane_mask``); the ``target`` column says which;
+  (``data.synthetic.voronoi_membrane_mask``); the ``target`` column says which;
 - per-image class weights (PAPER_SPEC §4.4) and every map a loss declares in
-  ``required_maps``, generated from the target by ``data.maps.MAP_GENERATORS`` (untimed).
+  ``required_maps``, generated from the target by ``losses.maps.MAP_GENERATORS`` (untimed).
 
 Timing: ``--warmup`` untimed rounds, then ``--repeats`` timed rounds; in every round each
 loss runs once, round-robin, so that a change of machine load hits all losses alike;
@@ -37,16 +37,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
+from data.files import atomic_write_bytes
+from data.processing import class_weights, isbi2012_target
+from data.raw import ISBI2012_DIR, read_volume_file
+from losses import LOSSES, MAP_CHANNELS, build_loss
+from losses._spw_reference import literal_spw_loss
+from losses.maps import MAP_GENERATORS
+from training.device import device_name, synchronize
 
-from data.io import atomic_write_bytes  # noqa: E402
-from data.maps import MAP_GENERATORS  # noqa: E402
-from data.processing import class_weights, isbi2012_target  # noqa: E402
-from data.raw import ISBI2012_DIR, read_volume_file  # noqa: E402
-from losses import LOSSES, MAP_CHANNELS, build_loss  # noqa: E402
-from losses._spw_reference import literal_spw_loss  # noqa: E402
-from training.loop import device_name, synchronize  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: Extra rows beside the registered losses: the label-only SPW variant and the literal oracle.
 EXTRA_ROWS = ("spw+use_prediction=False", "spw_literal")
@@ -97,7 +96,7 @@ def membrane_targets(batch: int, h: int, w: int, raw_root: Path) -> tuple[np.nda
         if labels.shape[1] >= h and labels.shape[2] >= w:
             slices = [labels[i % labels.shape[0], :h, :w] for i in range(batch)]
             return np.stack([isbi2012_target(s) for s in slices]), "isbi2012"
-    from map_oracles import voronoi_membrane_mask
+    from data.synthetic import voronoi_membrane_mask
 
     n_cells = max(4, h * w // 1500)  # ~ISBI 2012 cell density
     return np.stack([voronoi_membrane_mask((h, w), n_cells, seed=i) for i in range(batch)]), "voronoi"

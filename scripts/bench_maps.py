@@ -1,4 +1,4 @@
-"""Time and peak memory of the map generators (data/maps.py) beside their literal recipes.
+"""Time and peak memory of the map generators (losses/maps.py) beside their literal recipes.
 
 For three masks: a SNEMI3D-like 1024×1024 Voronoi membrane slice (~300 cells), a DRIVE
 vessel mask (the first training manual from ``--raw-root`` padded as the processed data
@@ -30,20 +30,16 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
-
-from map_oracles import (  # noqa: E402  (the literal recipes live with the tests)
-    blob_mask,
+from data.files import atomic_write_json
+from data.synthetic import blob_mask, vessel_mask, voronoi_membrane_mask
+from losses._map_oracles import (
     oracle_abw_map,
     oracle_skea_topo_map,
     oracle_wce_map,
-    vessel_mask,
-    voronoi_membrane_mask,
 )
+from losses.maps import MAP_GENERATORS
 
-from data.io import atomic_write_json  # noqa: E402
-from data.maps import MAP_GENERATORS  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: Oracles faster than this (seconds) are repeated like the production generators.
 ORACLE_REPEAT_BELOW_S = 5.0

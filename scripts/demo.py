@@ -14,11 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # run as `python scripts/demo.py`: make the repo importable
-    sys.path.insert(0, str(REPO_ROOT))
+from scripts import run_benchmark
 
-from scripts import run_benchmark  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DATASETS = ["synth-drive", "synth-glas", "synth-snemi3d"]
 RUNS = Path("runs/demo")  # kept apart from real benchmark runs (run folders do not name the profile)

@@ -24,12 +24,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # run as `python scripts/run_benchmark.py`: make the repo importable
-    sys.path.insert(0, str(REPO_ROOT))
+from common import run_folder as rf
+from common.run_folder import RunId, read_profile, split_run_name
+from common.run_folder import run_name as join_run_name
+from training.config import PROFILES, load_profile
 
-from evaluation.naming import join_run_name, split_run_name  # noqa: E402
-from training.config import PROFILES, load_profile  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: The extra Table 1 row (PAPER_SPEC §2): SPW with the label-only weight map.
 LABEL_ONLY_SPW = "spw+use_prediction=False"
@@ -50,18 +50,8 @@ DEFAULT_RUN_SECONDS: dict[tuple[str, str | None], float] = {
 PREPARE_SECONDS = 60.0  # rough, per data set that needs preparing (maps dominate)
 
 
-@dataclass(frozen=True)
-class Job:
-    """One training run: data set × run name × seed × fold."""
-
-    dataset: str
-    run_name: str
-    seed: int
-    fold: int
-
-    def folder(self, runs: Path) -> Path:
-        """``<runs>/<dataset>/<run-name>/seed<S>/fold<k>`` (docs/ARCHITECTURE.md §6)."""
-        return runs / self.dataset / self.run_name / f"seed{self.seed}" / f"fold{self.fold}"
+#: One training run: data set × run name × seed × fold (the run-folder identity).
+Job = RunId
 
 
 def expand_losses(names: list[str], registered: list[str]) -> list[str]:
@@ -111,21 +101,14 @@ def job_action(folder: Path, profile: str) -> str:
     """
     if not folder.exists():
         return "fresh"
-    config = _read_profile(folder / "config.json")
+    config = read_profile(folder)
     if config is not None and config != profile:
         return "conflict"
-    if (folder / "timing.json").is_file() and (folder / "test_metrics.csv").is_file():
+    if rf.is_finished(folder):
         return "skip"
-    if (folder / "last.pt").is_file():
+    if (folder / rf.LAST_CHECKPOINT).is_file():
         return "resume"
     return "restart"
-
-
-def _read_profile(path: Path) -> str | None:
-    try:
-        return json.loads(path.read_text()).get("profile")
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        return None
 
 
 def train_commands(python: str, todo: list[Job], profile: str, data_root: Path, runs: Path,
@@ -196,15 +179,14 @@ def prepare_commands(python: str, dataset: str, raw_root: Path, data_root: Path,
 def finished_seconds(runs: Path, profile: str) -> dict[tuple[str, str], list[float]]:
     """``total_seconds`` of every finished run of ``profile``, keyed (data set, run name)."""
     out: dict[tuple[str, str], list[float]] = {}
-    for timing in runs.glob("*/*/seed*/fold*/timing.json"):
-        folder = timing.parent
-        if _read_profile(folder / "config.json") != profile:
+    for run_id, folder in rf.iter_run_folders(runs):
+        if not (folder / rf.TIMING).is_file() or read_profile(folder) != profile:
             continue
         try:
-            seconds = float(json.loads(timing.read_text())["total_seconds"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            seconds = float(json.loads((folder / rf.TIMING).read_text())["total_seconds"])
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
             continue
-        out.setdefault((folder.parents[2].name, folder.parents[1].name), []).append(seconds)
+        out.setdefault((run_id.dataset, run_id.run_name), []).append(seconds)
     return out
 
 
@@ -267,52 +249,76 @@ def run_step(cmd: list[str], what: str) -> bool:
     return code == 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    python = sys.executable
-    registered, required = registry()
-    try:
-        run_names = expand_losses(args.losses, registered)
-    except ValueError as err:
-        print(f"run_benchmark: error: {err}", file=sys.stderr)
-        return 2
-    results = args.results or Path("results") / args.profile
-    maps = maps_needed(run_names, required)
-    extra = shlex.split(args.train_args)
+@dataclass
+class Plan:
+    """What one invocation will do: the jobs and their actions, the data sets to (re)prepare."""
 
+    args: argparse.Namespace
+    run_names: list[str]
+    maps: list[str]
+    prepares: dict[str, list[str]]
+    jobs: list[Job]
+    actions: dict[Job, str]
+    measured: dict[tuple[str, str], list[float]]
+
+    @property
+    def todo(self) -> list[Job]:
+        return [j for j in self.jobs if self.actions[j] in ("fresh", "resume", "restart")]
+
+    @property
+    def conflicts(self) -> list[Job]:
+        return [j for j in self.jobs if self.actions[j] == "conflict"]
+
+    def estimate(self, job: Job | None = None) -> float:
+        """Seconds for one job, or for the whole plan (training and preparation)."""
+        if job is not None:
+            return estimate_seconds(job, self.args.profile, self.measured)
+        total = sum(self.estimate(j) for j in self.todo)
+        return total + PREPARE_SECONDS * sum(bool(r) for r in self.prepares.values())
+
+
+def make_plan(args: argparse.Namespace, run_names: list[str], required: dict[str, tuple[str, ...]]) -> Plan:
+    maps = maps_needed(run_names, required)
     prepares = {d: prepare_reasons(args.data_root / d, maps, args.seeds) for d in args.datasets}
     jobs = plan_jobs(args.datasets, run_names, args.seeds, args.folds)
     actions = {job: job_action(job.folder(args.runs), args.profile) for job in jobs}
-    measured = finished_seconds(args.runs, args.profile)
-    todo = [j for j in jobs if actions[j] in ("fresh", "resume", "restart")]
-    conflicts = [j for j in jobs if actions[j] == "conflict"]
-    estimate = sum(estimate_seconds(j, args.profile, measured) for j in todo)
-    estimate += PREPARE_SECONDS * sum(bool(r) for r in prepares.values())
+    return Plan(args, run_names, maps, prepares, jobs, actions, finished_seconds(args.runs, args.profile))
 
-    print(f"benchmark: profile {args.profile}, {len(args.datasets)} data sets × {len(run_names)} losses × "
-          f"{len(args.seeds)} seeds × {len(args.folds)} folds = {len(jobs)} runs; {len(jobs) - len(todo) - len(conflicts)} "
-          f"finished, {len(todo)} to run, {len(conflicts)} in conflict; estimate {format_duration(estimate)}")
-    for dataset, reasons in prepares.items():
+
+def print_plan(plan: Plan, detailed: bool) -> None:
+    args, jobs, todo, conflicts = plan.args, plan.jobs, plan.todo, plan.conflicts
+    print(f"benchmark: profile {args.profile}, {len(args.datasets)} data sets × {len(plan.run_names)} losses × "
+          f"{len(args.seeds)} seeds × {len(args.folds)} folds = {len(jobs)} runs; "
+          f"{len(jobs) - len(todo) - len(conflicts)} finished, {len(todo)} to run, {len(conflicts)} in conflict; "
+          f"estimate {format_duration(plan.estimate())}")
+    for dataset, reasons in plan.prepares.items():
         if reasons:
             print(f"  prepare {dataset}: {'; '.join(reasons)}")
-    if args.dry_run:
+    if detailed:
         for job in jobs:
-            est = "" if actions[job] in ("skip", "conflict") else f"  ~{format_duration(estimate_seconds(job, args.profile, measured))}"
-            print(f"  {actions[job]:8s} {job.folder(args.runs)}{est}")
-        return 0
+            action = plan.actions[job]
+            est = "" if action in ("skip", "conflict") else f"  ~{format_duration(plan.estimate(job))}"
+            print(f"  {action:8s} {job.folder(args.runs)}{est}")
 
-    failed: list[str] = []
-    for dataset, reasons in prepares.items():
-        if reasons:
-            for cmd in prepare_commands(python, dataset, args.raw_root, args.data_root, maps, args.seeds):
-                if not run_step(cmd, f"preparing {dataset}"):
-                    failed.append(f"prepare {dataset}")
-                    break
-    for job in conflicts:
+
+def prepare_all(plan: Plan, python: str, failed: list[str]) -> None:
+    args = plan.args
+    for dataset, reasons in plan.prepares.items():
+        if not reasons:
+            continue
+        for cmd in prepare_commands(python, dataset, args.raw_root, args.data_root, plan.maps, args.seeds):
+            if not run_step(cmd, f"preparing {dataset}"):
+                failed.append(f"prepare {dataset}")
+                break
+
+
+def train_all(plan: Plan, python: str, failed: list[str]) -> None:
+    args = plan.args
+    for job in plan.conflicts:
         print(f"run_benchmark: {job.folder(args.runs)} was made with another profile than {args.profile}; "
               "skipped (use another --runs folder)", file=sys.stderr)
     start = time.perf_counter()
-    commands = train_commands(python, todo, args.profile, args.data_root, args.runs, extra)
+    commands = train_commands(python, plan.todo, args.profile, args.data_root, args.runs, shlex.split(args.train_args))
     for i, (jobs, cmd) in enumerate(commands, 1):
         what = ", ".join(str(j.folder(args.runs)) for j in jobs)
         if f"prepare {jobs[0].dataset}" in failed:
@@ -322,23 +328,41 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(what)
     print(f"\ntraining wall time: {format_duration(time.perf_counter() - start)}", flush=True)
 
+
+def bench_and_evaluate(plan: Plan, python: str, failed: list[str]) -> None:
+    args = plan.args
     if args.bench:
         bench = REPO_ROOT / "scripts" / "bench_losses.py"
-        if bench.is_file():
-            cmd = [python, str(bench), *bench_arguments(load_profile(args.profile)),
-                   "--csv", str(args.runs / "bench_losses.csv")]
-            if not run_step(cmd, "bench_losses"):
-                failed.append("bench_losses")
-        else:
-            print(f"run_benchmark: {bench} not found; table3 shows – for loss times", file=sys.stderr)
+        cmd = [python, str(bench), *bench_arguments(load_profile(args.profile)), "--csv", str(args.runs / "bench_losses.csv")]
+        if not run_step(cmd, "bench_losses"):
+            failed.append("bench_losses")
     if not args.no_eval:
-        cmd = [python, "eval.py", "--runs", str(args.runs), "--datasets", *args.datasets, "--losses", *run_names,
+        results = args.results or Path("results") / args.profile
+        cmd = [python, "eval.py", "--runs", str(args.runs), "--datasets", *args.datasets, "--losses", *plan.run_names,
                "--profile", args.profile, "--data-root", str(args.data_root), "--out", str(results), "--overwrite"]
         if not run_step(cmd, "eval.py"):
             failed.append("eval")
-    if failed or conflicts:
-        print(f"run_benchmark: {len(failed)} step(s) failed: {', '.join(failed) or '-'}; {len(conflicts)} conflict(s). "
-              "Rerun the same command to resume.", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    registered, required = registry()
+    try:
+        run_names = expand_losses(args.losses, registered)
+    except ValueError as err:
+        print(f"run_benchmark: error: {err}", file=sys.stderr)
+        return 2
+    plan = make_plan(args, run_names, required)
+    print_plan(plan, detailed=args.dry_run)
+    if args.dry_run:
+        return 0
+    failed: list[str] = []
+    prepare_all(plan, sys.executable, failed)
+    train_all(plan, sys.executable, failed)
+    bench_and_evaluate(plan, sys.executable, failed)
+    if failed or plan.conflicts:
+        print(f"run_benchmark: {len(failed)} step(s) failed: {', '.join(failed) or '-'}; {len(plan.conflicts)} "
+              "conflict(s). Rerun the same command to resume.", file=sys.stderr)
         return 1
     return 0
 

@@ -15,9 +15,9 @@ import tifffile
 from PIL import Image
 
 import data.prepare as prepare
-from data.io import sha256_file
+from data.files import sha256_file
 from data.prepare import main
-from data.synthetic import ensure_synthetic
+from data.registry import ensure_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -331,7 +331,7 @@ def test_bad_map_shape_is_an_error(raw, tmp_path, monkeypatch, capsys):
 
 
 def test_real_map_generators_on_a_small_set(raw, tmp_path):
-    maps = pytest.importorskip("data.maps")
+    maps = pytest.importorskip("losses.maps")
     out = tmp_path / "out"
     assert run(raw, out, "--dataset", "snemi3d", "--workers", "1") == 0  # default: all three maps
     meta = json.loads((out / "snemi3d" / "metadata.json").read_text())

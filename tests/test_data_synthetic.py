@@ -13,10 +13,10 @@ from PIL import Image
 from skimage.segmentation import find_boundaries
 
 from data import DataError
-from data.io import sha256_file
+from data.files import sha256_file
 from data.prepare import main
 from data.raw import read_glas, read_snemi3d
-from data.synthetic import ensure_synthetic
+from data.registry import ensure_synthetic
 
 
 def _png(path) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Every name in :data:`losses.LOSSES` is trained for a few dozen Adam steps on one 32x32 toy image
 (a bright ring on a noisy background; the ring is class 1) with a two-layer conv net. The maps
-a loss declares come from the production generators :data:`data.maps.MAP_GENERATORS` and the
+a loss declares come from the production generators :data:`losses.maps.MAP_GENERATORS` and the
 class weights from :func:`data.processing.class_weights`, as the data set would deliver them.
 """
 
@@ -13,9 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from data.maps import MAP_GENERATORS
 from data.processing import class_weights
 from losses import LOSSES, build_loss
+from losses.maps import MAP_GENERATORS
 
 SIZE = 32
 STEPS = 40

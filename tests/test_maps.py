@@ -1,4 +1,4 @@
-"""Tests of the precomputed map generators (data/maps.py, BASELINES_AND_METRICS §3.7–§3.9).
+"""Tests of the precomputed map generators (losses/maps.py, BASELINES_AND_METRICS §3.7–§3.9).
 
 Three kinds of check: golden values from the paper-time code, parity with the literal
 O(K·H·W) recipes of tests/map_oracles.py on random and structured masks, and values
@@ -12,19 +12,16 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from map_oracles import (
+from scipy import ndimage as ndi
+
+from data.synthetic import blob_mask, vessel_mask, voronoi_membrane_mask
+from losses._map_oracles import (
     _distance_stack,
-    blob_mask,
     oracle_abw_map,
     oracle_skea_topo_map,
     oracle_wce_map,
-    vessel_mask,
-    voronoi_membrane_mask,
 )
-from scipy import ndimage as ndi
-
-from data import DataError
-from data.maps import (
+from losses.maps import (
     MAP_CHANNELS,
     MAP_GENERATORS,
     abw_map,
@@ -234,9 +231,9 @@ def test_generators_accept_binary_dtypes(dtype):
 @pytest.mark.parametrize(
     "bad, error, words",
     [
-        (np.zeros((2, 3, 4), dtype=np.uint8), DataError, "2-D"),
-        (np.zeros((0, 4), dtype=np.uint8), DataError, "non-empty"),
-        (np.full((3, 3), 255, dtype=np.uint8), DataError, "mask > 0"),
+        (np.zeros((2, 3, 4), dtype=np.uint8), ValueError, "2-D"),
+        (np.zeros((0, 4), dtype=np.uint8), ValueError, "non-empty"),
+        (np.full((3, 3), 255, dtype=np.uint8), ValueError, "mask > 0"),
         (np.array([["a", "b"]]), TypeError, "bool or integer"),
     ],
 )

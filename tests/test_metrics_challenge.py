@@ -17,12 +17,12 @@ from scipy.spatial.distance import cdist
 from sklearn.metrics import roc_auc_score
 
 from metrics import (
+    FAMILIES,
     METRIC_DESCRIPTIONS,
     betti_errors,
     betti_numbers,
     cldice,
     compute_metrics,
-    dataset_family,
     fov_metrics,
     hd95,
     object_dice,
@@ -300,12 +300,10 @@ def _em_pair():
     ("dataset", "kwargs", "extra"),
     [
         ("drive", {"fov": np.ones((16, 16))}, THIN | {"fov_acc", "fov_sens", "fov_spec", "fov_auc"}),
-        ("synth-drive", {}, THIN),
-        ("isbi2012", {}, THIN | {"are_snemi"}),
-        ("snemi3d", {}, THIN | {"are_snemi"}),
-        ("synth-snemi3d", {}, THIN | {"are_snemi"}),
+        ("drive", {}, THIN),
+        ("em", {}, THIN | {"are_snemi"}),
         ("glas", {}, set()),
-        ("synth-glas", {"instances": ndimage.label(np.ones((16, 16)))[0]}, {"obj_f1", "obj_dice", "obj_hd"}),
+        ("glas", {"instances": ndimage.label(np.ones((16, 16)))[0]}, {"obj_f1", "obj_dice", "obj_hd"}),
     ],
 )
 def test_compute_metrics_columns(dataset, kwargs, extra):
@@ -319,7 +317,7 @@ def test_compute_metrics_columns(dataset, kwargs, extra):
 
 def test_compute_metrics_em_values():
     prob, gt = _em_pair()
-    m = compute_metrics(prob, gt, "isbi2012")
+    m = compute_metrics(prob, gt, "em")
     # The gap cuts the top of the vertical membrane off: 2 membrane pieces instead of 1; every
     # cell touches the border, so there is no hole on either side.
     assert (m["betti0_err"], m["betti1_err"]) == (1.0, 0.0)
@@ -327,9 +325,9 @@ def test_compute_metrics_em_values():
     assert m["vi_merge"] > 0 and 0 < m["are_snemi"] < 1
     # With gt instances the cells are the given ids; splitting cell ids changes the score.
     cells = ndimage.label(gt == 0, structure=[[0, 1, 0], [1, 1, 1], [0, 1, 0]])[0]
-    assert compute_metrics(prob, gt, "snemi3d", instances=cells)["are_snemi"] == pytest.approx(m["are_snemi"])
+    assert compute_metrics(prob, gt, "em", instances=cells)["are_snemi"] == pytest.approx(m["are_snemi"])
     split_cells = np.where(cells == 1, cells + 10 * (np.arange(16) % 2)[None, :], cells)
-    assert compute_metrics(prob, gt, "snemi3d", instances=split_cells)["are_snemi"] != pytest.approx(
+    assert compute_metrics(prob, gt, "em", instances=split_cells)["are_snemi"] != pytest.approx(
         m["are_snemi"]
     )
 
@@ -352,10 +350,10 @@ def test_compute_metrics_empty_cases_documented():
     empty_pred = compute_metrics(np.zeros((8, 8)), gt, "drive", fov=np.ones((8, 8)))
     assert empty_pred["mhd"] == math.inf and empty_pred["hd95_monai"] == math.inf and empty_pred["cldice"] == 0.0
     assert empty_pred["fov_sens"] == 0.0 and not math.isnan(empty_pred["miou"])
-    empty_gt = compute_metrics(gt, np.zeros((8, 8)), "isbi2012")
+    empty_gt = compute_metrics(gt, np.zeros((8, 8)), "em")
     # gt all class 0: one gt cell; the predicted membrane splits it.
     assert empty_gt["mhd"] == math.inf and 0 < empty_gt["are_snemi"] < 1
-    both = compute_metrics(np.zeros((8, 8)), np.zeros((8, 8)), "isbi2012")
+    both = compute_metrics(np.zeros((8, 8)), np.zeros((8, 8)), "em")
     assert (both["mhd"], both["hd95_monai"], both["cldice"], both["vi"], both["ari"]) == (0.0, 0.0, 1.0, 0.0, 1.0)
     # The one documented NaN: class 1 absent from both maps (paper-time value).
     nan_keys = {k for k, v in both.items() if math.isnan(v)}
@@ -364,7 +362,7 @@ def test_compute_metrics_empty_cases_documented():
 
 def test_compute_metrics_input_errors():
     prob, gt = _em_pair()
-    with pytest.raises(ValueError, match="unknown dataset 'drvie'.*drive, glas, snemi3d, isbi2012, synth-drive"):
+    with pytest.raises(ValueError, match="unknown metric family 'drvie'.*drive, glas, em"):
         compute_metrics(prob, gt, "drvie")
     with pytest.raises(ValueError, match=r"prob has shape \(16, 15\) but gt has shape \(16, 16\)"):
         compute_metrics(prob[:, :15], gt, "drive")
@@ -383,7 +381,8 @@ def test_compute_metrics_input_errors():
 def test_every_registered_dataset_has_a_metric_family():
     from data.registry import DATASETS
 
-    families = {name: dataset_family(name) for name in DATASETS}
+    families = {name: record.family for name, record in DATASETS.items()}
+    assert set(families.values()) <= set(FAMILIES)
     assert families["synth-drive"] == families["drive"] == "drive"
     assert families["synth-glas"] == families["glas"] == "glas"
     assert families["isbi2012"] == families["snemi3d"] == families["synth-snemi3d"] == "em"

@@ -9,8 +9,8 @@ import pytest
 import torch
 from scipy import ndimage as ndi
 
-from data.maps import skea_topo_map
 from losses import LOSSES, build_loss
+from losses.maps import skea_topo_map
 from losses.skea_topo import SkeaTopoLoss, bort_term, critical_errors
 
 

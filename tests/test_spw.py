@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from map_oracles import voronoi_membrane_mask
 from scipy import ndimage as ndi
 
 from data.processing import class_weights
+from data.synthetic import voronoi_membrane_mask
 from losses import LOSSES, build_loss
 from losses._spw_reference import (
     literal_bands,

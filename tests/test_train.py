@@ -104,8 +104,8 @@ def test_smoke_run_for_every_loss(loss, data_root, tmp_path):
 
 def test_predictions_and_metrics_come_from_the_best_checkpoint(data_root, tmp_path):
     """Re-evaluating best.pt in a fresh model reproduces predictions/ and test_metrics.csv."""
-    assert train.main(smoke_args(data_root, tmp_path, "bce", "--epochs", "2")) == 0
-    folder = run_folder(tmp_path, "bce")
+    assert train.main(smoke_args(data_root, tmp_path, "bce", "--epochs", "2")) == 0  # alias of balanced_ce
+    folder = run_folder(tmp_path, "balanced_ce")
     got = evaluate_checkpoint(folder / "best.pt", data_root)
     rows = read_csv(folder / "test_metrics.csv")
     for row in rows:
@@ -132,7 +132,7 @@ def evaluate_checkpoint(path: Path, data_root: Path, fold: int = 0) -> dict[int,
             prob = torch.softmax(model(image[None]), dim=1)[0, 1].numpy()
         fov = extras["fov"].numpy() if "fov" in extras else None
         index = int(extras["index"])
-        out[index] = {"prob": prob, **compute_metrics(prob, target.numpy(), DATASET, fov=fov)}
+        out[index] = {"prob": prob, **compute_metrics(prob, target.numpy(), "drive", fov=fov)}
     return out
 
 

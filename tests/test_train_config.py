@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from common.run_folder import RunId, run_name
+from data.processed import processed_root, resolve_split_seed
 from losses import LOSSES
 from losses.base import SegLoss
 from training.checkpoint import (
@@ -25,11 +27,8 @@ from training.config import (
     parse_loss_kwargs,
     parse_scalar,
     resolve_recipe,
-    run_dir,
-    run_name,
 )
 from training.distributed import DistInfo, env_dist_info
-from training.splits import processed_root, resolve_split_seed
 
 
 class _Toy(SegLoss):
@@ -129,7 +128,9 @@ def test_run_name_sorts_keys_and_plain_without_kwargs(tmp_path):
     assert run_name("spw", {}) == "spw"
     assert run_name("tversky", {"beta": 0.5, "alpha": 0.5}) == "tversky+alpha=0.5,beta=0.5"
     assert run_name("spw", {"use_prediction": False}) == "spw+use_prediction=False"
-    assert run_dir(tmp_path, "drive", "ce", 3, 1) == tmp_path / "drive" / "ce" / "seed3" / "fold1"
+    run_id = RunId("drive", "ce", 3, 1)
+    assert run_id.folder(tmp_path) == tmp_path / "drive" / "ce" / "seed3" / "fold1"
+    assert RunId.from_folder(run_id.folder(tmp_path)) == run_id
 
 
 def test_rng_states_round_trip_through_a_checkpoint(tmp_path):

@@ -1,6 +1,6 @@
 """Complete checkpoints (model, optimizer, scheduler, scaler, RNG states) and atomic CSVs.
 
-Every file of a run goes through :func:`data.io.atomic_write_bytes` (temporary name in
+Every file of a run goes through :func:`data.files.atomic_write_bytes` (temporary name in
 its folder, then rename), so a run killed at any moment never leaves a
 half-written file (docs/ARCHITECTURE.md §6). Checkpoints hold only tensors and plain
 Python values so they load with ``torch.load(weights_only=True)``.
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from data.io import atomic_write_bytes
+from data.files import atomic_write_bytes
 
 
 def write_csv(path: Path | str, fieldnames: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:

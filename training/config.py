@@ -7,7 +7,6 @@ recipe; explicit command-line values override it. The resolved recipe is what
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 import re
@@ -36,14 +35,6 @@ RECIPE_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 
 _INT_RE = re.compile(r"[+-]?\d+")
-
-
-def did_you_mean(kind: str, name: str, options: Iterable[str]) -> str:
-    """Message for an unknown ``name`` of ``kind`` listing ``options`` and the nearest one."""
-    options = list(options)
-    close = difflib.get_close_matches(name, options, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return f"unknown {kind} {name!r}; choose from: {', '.join(options)}.{hint}"
 
 
 def normalize_crop(value: Any, source: str) -> list[int] | None:
@@ -174,13 +165,3 @@ def parse_loss_kwargs(items: Iterable[str], loss: str, loss_cls: type) -> dict[s
     return out
 
 
-def run_name(loss: str, loss_kwargs: Mapping[str, Any]) -> str:
-    """``loss`` or ``loss+k1=v1,k2=v2`` (sorted keys), docs/ARCHITECTURE.md §6."""
-    if not loss_kwargs:
-        return loss
-    return loss + "+" + ",".join(f"{k}={loss_kwargs[k]}" for k in sorted(loss_kwargs))
-
-
-def run_dir(out: Path, dataset: str, name: str, seed: int, fold: int) -> Path:
-    """``<out>/<dataset>/<run-name>/seed<S>/fold<k>`` (docs/ARCHITECTURE.md §6)."""
-    return Path(out) / dataset / name / f"seed{seed}" / f"fold{fold}"

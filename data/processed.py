@@ -1,17 +1,26 @@
-"""Checks on a processed data set before training: is it there, has it the maps, which split seed.
+"""Checks on a processed data set (docs/ARCHITECTURE.md §2): is it there, has it the maps, which split seed.
 
-The layout is docs/ARCHITECTURE.md §2; the errors name the ``data/prepare.py`` command
-that fixes them.
+The errors name the ``data/prepare.py`` command that fixes them.
 """
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from data.io import read_json
-from data.prepare import missing_maps
+from data.files import read_json
+
+
+def missing_maps(folder: Path, metadata: dict, names: Sequence[str]) -> list[str]:
+    """Maps of ``names`` that ``folder`` does not hold complete (recorded and all files present)."""
+    n = metadata["num_samples"]
+    return [
+        m
+        for m in names
+        if m not in metadata.get("maps", {})
+        or not all((folder / "maps" / m / f"{i:03d}.npy").is_file() for i in range(n))
+    ]
 
 
 def prepare_command(dataset: str, data_root: Path, maps: Iterable[str] = ()) -> str:

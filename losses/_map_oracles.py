@@ -1,6 +1,6 @@
 """Literal, slow recipes of the three precomputed maps (BASELINES_AND_METRICS §3.7–§3.9).
 
-These are the test oracles for the production generators of :mod:`data.maps`. They do
+These are the test oracles for the production generators of :mod:`losses.maps`. They do
 exactly what the spec writes, with no cleverness: one full-image distance transform
 (and, for Skea-topo, one full-image Lee skeleton) per connected component, and a
 ``K × H × W`` stack of distances. They are O(K·H·W) in time and memory on purpose; keep
@@ -104,53 +104,3 @@ def oracle_skea_topo_map(mask: np.ndarray) -> np.ndarray:
     ch2 = ndi.binary_dilation(bg_skel, structure=_SQUARE3)
     ch3 = _lee(g)
     return np.stack([s0, s1, ch2.astype(np.float64), ch3.astype(np.float64)])
-
-
-# --------------------------------------------------------------------------- test masks
-
-
-def voronoi_membrane_mask(shape: tuple[int, int], n_cells: int, seed: int = 0) -> np.ndarray:
-    """SNEMI3D-like ``(H, W)`` bool mask: Voronoi cells of random seeds, class 1 = membrane.
-
-    The cells are instance ids; the membrane is their thick 4-connected boundary, the
-    label construction of PAPER_SPEC §4.2 (``data.processing.snemi3d_target``).
-    """
-    from data.processing import snemi3d_target
-
-    rng = np.random.default_rng(seed)
-    seeds = np.zeros(shape, dtype=bool)
-    seeds[rng.integers(0, shape[0], n_cells), rng.integers(0, shape[1], n_cells)] = True
-    _, (iy, ix) = ndi.distance_transform_edt(~seeds, return_indices=True)
-    cells = iy * shape[1] + ix + 1  # id of the nearest seed, never 0
-    return snemi3d_target(cells)
-
-
-def blob_mask(shape: tuple[int, int], n_blobs: int, seed: int = 0) -> np.ndarray:
-    """GlaS-like ``(H, W)`` bool mask: class 0 = a few disc-like glands, class 1 = stroma."""
-    rng = np.random.default_rng(seed)
-    h, w = shape
-    yy, xx = np.mgrid[:h, :w]
-    glands = np.zeros(shape, dtype=bool)
-    for _ in range(n_blobs):
-        cy, cx = rng.uniform(0, h), rng.uniform(0, w)
-        ry, rx = rng.uniform(0.03, 0.12) * h, rng.uniform(0.03, 0.12) * w
-        glands |= ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
-    return ~glands
-
-
-def vessel_mask(shape: tuple[int, int], n_vessels: int, seed: int = 0) -> np.ndarray:
-    """DRIVE-like ``(H, W)`` bool mask: class 1 = thin random-walk vessels (1–3 px wide)."""
-    rng = np.random.default_rng(seed)
-    h, w = shape
-    vessels = np.zeros(shape, dtype=bool)
-    for _ in range(n_vessels):
-        y, x = rng.uniform(0, h), rng.uniform(0, w)
-        angle = rng.uniform(0, 2 * np.pi)
-        for _ in range(int(1.5 * max(h, w))):
-            angle += rng.normal(0, 0.1)
-            y, x = y + np.sin(angle), x + np.cos(angle)
-            if not (0 <= y < h and 0 <= x < w):
-                break
-            vessels[int(y), int(x)] = True
-    width = rng.integers(0, 2)
-    return ndi.binary_dilation(vessels, iterations=int(width)) if width else vessels

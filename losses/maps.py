@@ -31,8 +31,6 @@ from scipy.spatial import cKDTree
 from skimage.measure import label
 from skimage.morphology import skeletonize
 
-from data import DataError
-
 #: U-Net map constants (§3.7): w0 = 10, σ = 5 so 2σ² = 50.
 WCE_W0 = 10.0
 WCE_TWO_SIGMA_SQ = 50.0
@@ -55,14 +53,14 @@ def as_binary_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
     """Validate a ``(H, W)`` mask with values in {0, 1} (1 = class 1) and return it as bool."""
     arr = np.asarray(mask)
     if arr.ndim != 2 or 0 in arr.shape:
-        raise DataError(f"{name} must be a non-empty 2-D (H,W) array, got shape {arr.shape}")
+        raise ValueError(f"{name} must be a non-empty 2-D (H,W) array, got shape {arr.shape}")
     if arr.dtype == bool:
         return arr
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise TypeError(f"{name} must be a bool or integer (H,W) array with values in {{0,1}}, got {arr.dtype}")
     bad = (arr != 0) & (arr != 1)
     if bad.any():
-        raise DataError(
+        raise ValueError(
             f"{name} values must be in {{0,1}} (1 = class 1), found {np.unique(arr[bad])[:5].tolist()}; "
             "convert a {0,255} mask with `mask > 0`"
         )

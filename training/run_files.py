@@ -1,0 +1,256 @@
+"""The files a training run writes into its run folder (docs/ARCHITECTURE.md §6).
+
+Paths and file names come from :mod:`common.run_folder`; this module decides what goes in
+them: ``config.json`` (every setting needed to rerun), ``log.csv`` (one row per epoch),
+``timing.json``, the checkpoint payload, ``train.log`` (epoch lines and warnings through
+:mod:`logging`), ``progress.png`` (loss and validation curves) and optional TensorBoard
+scalars. Every file is written atomically (temporary name, then rename).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import shutil
+import statistics
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from common import run_folder as rf
+from common.provenance import git_commit
+from data.files import atomic_write_bytes, atomic_write_json
+
+from .checkpoint import capture_rng_states, write_csv
+from .device import device_name, peak_memory, versions
+from .distributed import DistInfo, broadcast_object
+from .errors import TrainingError
+from .steps import THRESHOLD
+
+#: The recipe and identity keys that must match to resume a run.
+RESUME_KEYS = ("dataset", "loss", "loss_kwargs", "recipe", "fold", "seed", "split_seed", "world_size")
+
+
+@dataclass
+class RunSettings:
+    """Every resolved setting of one run (what ``config.json`` records)."""
+
+    dataset: str
+    data_root: Path
+    loss: str
+    loss_kwargs: dict[str, Any]
+    run_name: str
+    profile: str
+    recipe: dict[str, Any]
+    fold: int
+    seed: int
+    split_seed: int
+    device: str
+    amp: bool
+    deterministic: bool
+    workers: int
+    out: Path
+    resume: bool = False
+    overwrite: bool = False
+    progress: bool = True
+    tensorboard: bool = False
+    command: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> rf.RunId:
+        return rf.RunId(self.dataset, self.run_name, self.seed, self.fold)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run_id.folder(self.out)
+
+
+def config_record(spec: RunSettings, info: DistInfo, device: torch.device, in_channels: int) -> dict[str, Any]:
+    """``config.json``: every setting needed to rerun (docs/ARCHITECTURE.md §6)."""
+    record = asdict(spec)
+    record["data_root"] = str(spec.data_root)
+    record["out"] = str(spec.out)
+    record.pop("extra")
+    record.pop("tensorboard")
+    record.update(
+        world_size=info.world_size,
+        batch_size_per_process=spec.recipe["batch_size"] // info.world_size,
+        in_channels=in_channels,
+        model={"name": "UNet", "width": spec.recipe["width"], "in_channels": in_channels, "num_classes": 2},
+        optimizer={"name": "Adam", "lr": spec.recipe["lr"], "betas": [0.9, 0.999], "weight_decay": 0.0},
+        scheduler={"name": "StepLR", "step_size": spec.recipe["lr_step"], "gamma": spec.recipe["lr_gamma"]},
+        threshold=THRESHOLD,
+        device_name=device_name(device),
+        versions=versions(),
+        git_commit=git_commit(),
+        **spec.extra,
+    )
+    return record
+
+
+def folder_action(spec: RunSettings) -> str:
+    """What to do with the run folder: ``"skip"``, ``"resume"``, ``"fresh"`` or an error message."""
+    folder = spec.run_dir
+    if folder.exists() and spec.overwrite:
+        shutil.rmtree(folder)
+        return "fresh"
+    if rf.is_finished(folder):
+        return "skip"
+    if (folder / rf.LAST_CHECKPOINT).is_file():
+        if spec.resume:
+            return "resume"
+        return (
+            f"run folder {folder} holds an unfinished run ({rf.LAST_CHECKPOINT}); pass --resume to continue it "
+            "or --overwrite to start again"
+        )
+    return "fresh"
+
+
+def prepare_run_dir(spec: RunSettings, info: DistInfo) -> str:
+    """Rank 0 decides :func:`folder_action` and creates the folder; every rank gets the decision."""
+    action = "fresh"
+    if info.is_main:
+        action = folder_action(spec)
+        spec.run_dir.mkdir(parents=True, exist_ok=True)
+    action = broadcast_object(action)
+    if action not in ("skip", "resume", "fresh"):
+        raise TrainingError(action)
+    return action
+
+
+def checkpoint_state(state: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything needed to continue after ``state.epoch`` (0-based, completed)."""
+    return {
+        "model": state.model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict(),
+        "scaler": state.scaler.state_dict(),
+        "epoch": state.epoch,
+        "best_val_miou": state.best["val_miou"],
+        "best_epoch": state.best["epoch"],
+        "log": state.history["log"],
+        "loss_iter_seconds": state.history["loss_iter_seconds"],
+        "elapsed_seconds": state.history["elapsed_seconds"],
+        "config": {k: config[k] for k in RESUME_KEYS},
+        "rng": capture_rng_states(),
+    }
+
+
+def check_resumable(ckpt: Mapping[str, Any], config: Mapping[str, Any], path: Path) -> None:
+    """Refuse to resume a checkpoint made with other settings (would silently mix two runs)."""
+    saved = ckpt["config"]
+    diff = [k for k in RESUME_KEYS if saved.get(k) != config[k]]
+    if diff:
+        detail = "; ".join(f"{k}: checkpoint {saved.get(k)!r} vs now {config[k]!r}" for k in diff)
+        raise TrainingError(f"cannot resume {path}: settings differ ({detail}); use --overwrite to start again")
+
+
+def write_log(folder: Path, rows: list[dict[str, Any]]) -> None:
+    """``log.csv``: one row per finished epoch, columns :data:`common.run_folder.LOG_COLUMNS`."""
+    write_csv(folder / rf.LOG, rf.LOG_COLUMNS, rows)
+
+
+def write_timing(folder: Path, history: Mapping[str, Any], device: torch.device) -> None:
+    """``timing.json``: medians over epochs and iterations, peak memory, device."""
+    memory, kind = peak_memory(device)
+    epoch_seconds = [row["epoch_seconds"] for row in history["log"]]
+    iters = history["loss_iter_seconds"]
+    atomic_write_json(
+        folder / rf.TIMING,
+        {
+            "epoch_seconds_median": statistics.median(epoch_seconds) if epoch_seconds else None,
+            "loss_seconds_per_iter_median": statistics.median(iters) if iters else None,
+            "peak_memory_bytes": memory,
+            "memory_kind": kind,
+            "device_name": device_name(device),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "total_seconds": history["elapsed_seconds"],
+        },
+    )
+
+
+_WARNINGS = logging.getLogger("py.warnings")
+
+
+def run_logger(folder: Path) -> logging.Logger:
+    """A logger appending to ``<folder>/train.log`` (resumed runs append); Python warnings
+    raised during the run go there too, and still to the console."""
+    logger = logging.getLogger("segloss.run")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    close_logger(logger)
+    handler = logging.FileHandler(folder / rf.TRAIN_LOG, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    console = logging.StreamHandler()
+    console.setFormatter(logging.Formatter("%(message)s"))
+    for h in (handler, console):
+        _WARNINGS.addHandler(h)
+    _WARNINGS.propagate = False
+    logging.captureWarnings(True)
+    return logger
+
+
+def close_logger(logger: logging.Logger) -> None:
+    """Detach and close the handlers of :func:`run_logger`; warnings go back to the console."""
+    logging.captureWarnings(False)
+    for log in (logger, _WARNINGS):
+        for handler in list(log.handlers):
+            log.removeHandler(handler)
+            handler.close()
+
+
+def write_progress_plot(folder: Path, rows: list[dict[str, Any]], title: str) -> None:
+    """``progress.png``: training loss and validation mIoU per epoch (two axes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] + 1 for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.plot(epochs, [r["train_loss"] for r in rows], color="tab:blue", label="train loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("train loss", color="tab:blue")
+    val = [(e, r["val_miou"]) for e, r in zip(epochs, rows) if r["val_miou"] is not None and not math.isnan(r["val_miou"])]
+    if val:
+        twin = ax.twinx()
+        twin.plot(*zip(*val), "o-", color="tab:orange", label="val mIoU")
+        twin.set_ylabel("validation mIoU", color="tab:orange")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(folder / rf.PROGRESS_PLOT, buf.getvalue())
+
+
+class TensorBoardScalars:
+    """``--tensorboard``: epoch scalars under ``<run>/tensorboard`` (needs the ``tensorboard`` package)."""
+
+    def __init__(self, folder: Path) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as err:  # torch raises ImportError naming the missing package
+            raise TrainingError(
+                "--tensorboard needs the tensorboard package: pip install tensorboard "
+                f"(or pip install -e .[tensorboard]); {err}"
+            ) from err
+        self.writer = SummaryWriter(log_dir=str(folder / rf.TENSORBOARD))
+
+    def add_epoch(self, row: Mapping[str, Any]) -> None:
+        step = int(row["epoch"]) + 1
+        for key in ("train_loss", "lr", "epoch_seconds", "loss_seconds"):
+            self.writer.add_scalar(key, float(row[key]), step)
+        if row["val_miou"] is not None and not math.isnan(row["val_miou"]):
+            self.writer.add_scalar("val_miou", float(row["val_miou"]), step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
