@@ -102,7 +102,8 @@ def generalized_dice_loss(probs: torch.Tensor, onehot: torch.Tensor, eps: float 
 def boundary_weights(epoch: int, schedule: str = "rebalance") -> tuple[float, float]:
     """``(w_GDL, w_SL)`` during the 0-based ``epoch``.
 
-    - ``"rebalance"`` (the paper, §3 "Scheduling"): α = max(1 − 0.01·epoch, 0.01), weights (α, 1 − α).
+    - ``"rebalance"`` (the paper's rebalancing: α starts at 1 and drops by 0.01 per epoch down to
+      0.01): α = max(1 − 0.01·epoch, 0.01), weights (α, 1 − α).
     - ``"steal"`` (the repository's ``gdl_surface_steal`` recipe in ``isles.make``/``wmh.make``):
       initial weights [1, 0.01], then ``scheduler.py::StealWeight(to_steal=0.01)`` after each
       epoch maps [a, b] to [max(0.1, a − 0.01), b + 0.01]; so during epoch e,

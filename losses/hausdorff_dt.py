@@ -3,7 +3,7 @@
 Karimi and Salcudean, "Reducing the Hausdorff Distance in Medical Image Segmentation with
 Convolutional Neural Networks", IEEE TMI 39(2), 2020 (arXiv:1904.10030), in the MONAI
 implementation that serves as the reference: github.com/Project-MONAI/MONAI @ d388d1c6 (1.5.0;
-unchanged in 1.6.1), ``monai/losses/hausdorff_loss.py::HausdorffDTLoss`` called as
+the computation is the same in 1.6.1), ``monai/losses/hausdorff_loss.py::HausdorffDTLoss`` called as
 ``HausdorffDTLoss(alpha=2.0, include_background=False, to_onehot_y=True, softmax=True)(logits,
 target[:, None])``.
 
