@@ -11,9 +11,12 @@ from common.names import did_you_mean
 
 from .abw import ABWLoss
 from .base import EPS, MAP_CHANNELS, SegLoss
+from .boundary import BoundaryLoss, BoundaryTermLoss
 from .cldice import ClDiceLoss
 from .cross_entropy import BalancedCELoss, CELoss
 from .focal import FocalLoss
+from .hausdorff_dt import HausdorffDTLoss
+from .lovasz import LovaszLoss
 from .overlap import DiceLoss, JaccardLoss, TverskyLoss
 from .rmi import RMILoss
 from .skea_topo import SkeaTopoLoss
@@ -33,6 +36,10 @@ LOSSES: dict[str, type[SegLoss]] = {
     "rmi": RMILoss,
     "cldice": ClDiceLoss,
     "spw": SPWLoss,
+    "lovasz": LovaszLoss,
+    "boundary": BoundaryLoss,
+    "boundary_term": BoundaryTermLoss,
+    "hausdorff_dt": HausdorffDTLoss,
 }
 
 
