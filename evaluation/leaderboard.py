@@ -290,6 +290,10 @@ CELL_HEADER = [
 ]
 
 
+def _fmt_d(d: float) -> str:
+    return "more than 10" if math.isinf(d) else f"{d:.2f}"
+
+
 def power_lines(stats: Statistics, settings: st.Settings) -> list[str]:
     """What the design can detect: paired-t minimum detectable effect and the Wilcoxon floor."""
     comp = stats.comparisons
@@ -303,7 +307,7 @@ def power_lines(stats: Statistics, settings: st.Settings) -> list[str]:
         d_family = st.minimum_detectable_effect(int(n), settings.alpha / max(int(k), 1), settings.power)
         lines.append(
             f"With n = {n} paired runs, the paired t-test detects with {settings.power:.0%} power a mean Δ "
-            f"of {d:.2f} × sd(Δ) at α = {settings.alpha}, and {d_family:.2f} × sd(Δ) at the strictest "
+            f"of {_fmt_d(d)} × sd(Δ) at α = {settings.alpha}, and {_fmt_d(d_family)} × sd(Δ) at the strictest "
             f"{settings.correction} threshold α/{k} of a family of {k}; the exact Wilcoxon p cannot go "
             f"below 2/2^{n} = {2 / 2**n:.2g}. Column `mde` of leaderboard.csv gives it in metric units."
         )

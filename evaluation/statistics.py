@@ -332,16 +332,19 @@ def delta_interval(
 def minimum_detectable_effect(n_runs: int, alpha: float = 0.05, power: float = 0.8) -> float:
     """Smallest standardized effect d = mean(Δ)/sd(Δ) that a two-sided paired t-test on ``n_runs``
     pairs detects with probability ``power`` at level ``alpha`` (``statsmodels`` TTestPower).
-    Multiply by sd(Δ) for the effect in metric units. NaN below 2 pairs."""
+    Multiply by sd(Δ) for the effect in metric units. NaN below 2 pairs; inf when the
+    solver cannot reach ``power`` (statsmodels searches d ≤ 10)."""
     from statsmodels.stats.power import TTestPower
 
     if n_runs < 2:
         return np.nan
-    return float(
-        TTestPower().solve_power(
-            effect_size=None, nobs=n_runs, alpha=alpha, power=power, alternative="two-sided"
-        )
+    solver = TTestPower()
+    d = float(
+        solver.solve_power(effect_size=None, nobs=n_runs, alpha=alpha, power=power, alternative="two-sided")
     )
+    # statsmodels stops at its search bound (d = 10) without saying so: inf = "beyond any plausible effect"
+    achieved = solver.power(effect_size=d, nobs=n_runs, alpha=alpha, alternative="two-sided")
+    return d if abs(achieved - power) < 1e-3 else np.inf
 
 
 def adjust_pvalues(pvalues, correction: str = "holm") -> np.ndarray:

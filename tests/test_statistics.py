@@ -223,6 +223,8 @@ def test_minimum_detectable_effect_has_the_requested_power():
     power = sps.nct.sf(crit, 8, nc) + sps.nct.cdf(-crit, 8, nc)
     assert power == pytest.approx(0.8, abs=1e-4)
     assert 1.0 < d < 1.1 and np.isnan(minimum_detectable_effect(1))
+    # 3 runs at a Holm threshold 0.05/12: the true d ≈ 11.4 lies past statsmodels' search bound (10)
+    assert minimum_detectable_effect(3, alpha=0.05 / 12) == np.inf
 
 
 def test_friedman_equals_scipy_and_critical_difference_formula():
