@@ -90,8 +90,9 @@ def cd_diagram(result: dict | None, metric: Metric, out: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(8, 0.25 * len(ranks) + 1.5))
     sp.critical_difference_diagram(ranks, pvalues, ax=ax)
     ax.set_title(
-        f"{metric.label}: mean rank over {result['n_blocks']} (data set, seed, fold) blocks "
-        f"(1 = best); bars join losses Nemenyi cannot separate; Friedman p = {result['p']:.2g}"
+        f"{metric.label}: mean rank over {result['n_blocks']} (data set, seed, fold) blocks, 1 = best\n"
+        f"bars join losses Nemenyi cannot separate; Friedman p = {result['p']:.2g}, CD = {result['cd']:.2f}",
+        fontsize=9,
     )
     return _save(fig, out / f"cd_{metric.key}.png")
 
