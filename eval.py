@@ -1,8 +1,10 @@
 """Turn finished runs into the paper's tables and figures: ``python eval.py [--runs runs] [--name NAME]``.
 
 Reads ``runs/<dataset>/<run-name>/seed<S>/fold<k>/`` (docs/ARCHITECTURE.md §6) and writes
-``results/<name>/`` (§7): table1.*, table1_vs_paper.*, significance.*, metrics_extended.*, table3.*,
-figures/*.png, warnings.txt, manifest.json. Missing runs print as "–" with a warning; corrupt run
+``results/<name>/`` (§7): leaderboard.* (run-level statistics against ``--reference``), table1.*,
+table1_vs_paper.*, metrics_extended.*, table3.*, figures/*.png, warnings.txt, manifest.json, and the
+runs' small files under runs/ (``--runs results/<name>/runs`` regenerates everything but the
+qualitative figure). ``--compare A B`` also prints one comparison in detail. Missing runs print as "–" with a warning; corrupt run
 folders are reported and skipped. Exit status 1 on an error (nothing written).
 """
 
@@ -33,7 +35,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bench-csv", type=Path, default=None,
                         help="scripts/bench_losses.py --csv output (default: <runs>/bench_losses.csv if present)")
     parser.add_argument("--images", type=int, default=3, help="test images per qualitative figure")
+    add_statistics_arguments(parser)
     return parser
+
+
+def add_statistics_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of the run-level statistics (evaluation/statistics.py, docs/STATISTICS.md)."""
+    parser.add_argument("--reference", default=None,
+                        help="run name every other is compared with, e.g. ce, spw, 'spw+use_prediction=False' "
+                             "(default: spw when present, else the first run name found)")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None,
+                        help="also print the comparison A vs B in detail (Δ = A − B per run)")
+    parser.add_argument("--correction", choices=["holm", "bh"], default="holm",
+                        help="multiple-comparison adjustment within each data set × metric")
+    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates (CIs, rank stability)")
+    parser.add_argument("--boot-seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument("--mixed-model", action="store_true",
+                        help="add the mixed-model p (statsmodels MixedLM, per-image values) beside the headline t-test")
+
+
+def compare_text(args: argparse.Namespace, a: str, b: str) -> str:
+    """The detailed A vs B comparison of ``--compare`` on the runs ``--runs`` holds."""
+    from evaluation.leaderboard import describe_comparison
+    from evaluation.naming import PAPER_METRICS
+    from evaluation.runs import discover_runs
+    from evaluation.statistics import Settings
+    from evaluation.stats import per_image_frame
+
+    found = discover_runs(args.runs, args.datasets, [a, b], args.profile)
+    images = per_image_frame(found.runs)
+    names = set(images["run_name"]) if not images.empty else set()
+    if not {a, b} <= names:
+        raise ValueError(f"--compare {a} {b}: no finished run of {sorted({a, b} - names)} under {args.runs}")
+    settings = Settings(reference=b, correction=args.correction, n_boot=args.n_boot, seed=args.boot_seed)
+    return describe_comparison(images, a, b, list(PAPER_METRICS), settings)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = evaluate(args.runs, out, datasets=args.datasets, losses=args.losses, profile=args.profile,
                           data_root=args.data_root, bench_csv=args.bench_csv, overwrite=args.overwrite,
-                          n_images=args.images, command=command)
+                          n_images=args.images, command=command, n_boot=args.n_boot, reference=args.reference,
+                          correction=args.correction, boot_seed=args.boot_seed, mixed_model=args.mixed_model)
+        if args.compare:
+            print(compare_text(args, *args.compare))
     except (EvaluationError, FileNotFoundError, ValueError) as err:
         print(f"eval.py: error: {err}", file=sys.stderr)
         return 1

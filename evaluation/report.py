@@ -8,6 +8,7 @@ so a crash never leaves a half-written results folder; an existing one is replac
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import warnings as pywarnings
 from dataclasses import dataclass, field
@@ -15,9 +16,11 @@ from pathlib import Path
 
 from data.files import staging_dir
 
-from . import cost, extended, figures, stats, tables
-from .naming import PAPER_METRICS, order_datasets
+from . import cost, extended, figures, stat_figures, stats, tables
+from . import leaderboard as lb
+from .naming import PAPER_METRICS, SPW_RUN, order_datasets, order_rows
 from .runs import discover_runs
+from .statistics import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PAPER_TABLE = REPO_ROOT / "configs" / "paper_table1.csv"
@@ -38,11 +41,18 @@ class Evaluation:
 
 def evaluate(runs_root: Path, out: Path, *, datasets=None, losses=None, profile: str | None = None,
              data_root: Path = Path("data/processed"), bench_csv: Path | None = None, overwrite: bool = False,
-             n_images: int = 3, command: str = "", n_boot: int = 10000) -> Evaluation:
+             n_images: int = 3, command: str = "", n_boot: int = 2000, reference: str | None = None,
+             correction: str = "holm", boot_seed: int = 0, mixed_model: bool = False) -> Evaluation:
     """Write every table and figure of results/<name>/ from the finished runs under ``runs_root``.
+
+    The statistics (leaderboard.*, forest/dots/cd/rank-stability figures) compare every run name with
+    ``reference`` (default: ``spw`` when present, else the first run name in the paper's row order);
+    the small files of every run read are copied to ``<out>/runs/`` so that ``--runs <out>/runs``
+    regenerates the tables.
 
     Raises:
         EvaluationError: ``out`` exists without ``overwrite``, or no finished, valid run matches.
+        StatisticsError: a runs table the statistics cannot use (missing metric, mismatched folds).
         FileNotFoundError: ``runs_root`` does not exist.
     """
     if out.exists() and not overwrite:
@@ -57,12 +67,15 @@ def evaluate(runs_root: Path, out: Path, *, datasets=None, losses=None, profile:
     result = Evaluation(out=out, n_runs=len(found.runs))
     if bench_csv is None and (runs_root / BENCH_CSV_NAME).is_file():
         bench_csv = runs_root / BENCH_CSV_NAME
+    settings = Settings(reference=default_reference(found.runs, reference), correction=correction, n_boot=n_boot,
+                        seed=boot_seed, mixed_model=mixed_model)
 
     # Written into a temporary folder beside `out` and renamed at the end (data.files.staging_dir).
     with staging_dir(out, overwrite=overwrite) as tmp:
         with pywarnings.catch_warnings(record=True) as caught:
             pywarnings.simplefilter("always")
-            _write_all(tmp, found.runs, datasets, losses, data_root, bench_csv, n_images, n_boot, notes)
+            _write_all(tmp, found.runs, datasets, losses, data_root, bench_csv, n_images, settings, notes)
+        copy_run_files(tmp / "runs", found.runs, bench_csv)
         notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
         (tmp / "warnings.txt").write_text("".join(f"{n}\n" for n in notes))
         manifest = {"command": command, "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
@@ -75,8 +88,8 @@ def evaluate(runs_root: Path, out: Path, *, datasets=None, losses=None, profile:
     return result
 
 
-def _write_all(out: Path, runs, datasets, losses, data_root: Path, bench_csv, n_images: int, n_boot: int,
-               notes: list[str]) -> None:
+def _write_all(out: Path, runs, datasets, losses, data_root: Path, bench_csv, n_images: int,
+               settings: Settings, notes: list[str]) -> None:
     per_run = tables.per_run_means(runs)
     names = order_datasets(datasets) if datasets else order_datasets(per_run["dataset"].unique())
     rows = tables.expected_rows(per_run, losses)
@@ -85,13 +98,13 @@ def _write_all(out: Path, runs, datasets, losses, data_root: Path, bench_csv, n_
     table1 = tables.table1_frame(summary, names, rows)
     tables.write_table1(out, table1, names, [n for n in notes if "missing" in n])
     tables.write_versus_paper(out, tables.versus_paper_frame(table1, tables.load_paper_table(PAPER_TABLE)))
-    stats.write_significance(out, stats.significance_frame(runs, n_boot=n_boot))
+    write_statistics(out, runs, settings, notes)
     extended.write_extended(out, extended.extended_frame(per_run))
     bench = cost.load_bench_csv(bench_csv)
     cost.write_cost(out, cost.cost_frame(runs, bench, data_root), bench)
 
     fig_dir = out / "figures"
-    fig_dir.mkdir()
+    fig_dir.mkdir(exist_ok=True)
     for dataset in names:
         figures.curves_figure(runs, dataset, fig_dir)
         figures.bars_figure(table1, dataset, fig_dir)
@@ -102,3 +115,50 @@ def _write_all(out: Path, runs, datasets, losses, data_root: Path, bench_csv, n_
             continue
         if made is None:
             notes.append(f"{dataset}: qualitative figure skipped (no seed/fold with CE, SPW and baselines finished)")
+
+
+# ---------------------------------------------------------------- run-level statistics (issue 14)
+
+
+def default_reference(runs, reference: str | None) -> str:
+    """``reference`` if given, else ``spw`` when some run has it, else the first run name found."""
+    if reference is not None:
+        return reference
+    names = {run.run_name for run in runs}
+    return SPW_RUN if SPW_RUN in names else order_rows(names)[0]
+
+
+def write_statistics(out: Path, runs, settings: Settings, notes: list[str]) -> None:
+    """leaderboard.{json,csv,md,tex} and figures/{forest_*,dots_*,cd_*,rank_stability}.png."""
+    metrics = list(PAPER_METRICS)
+    images = stats.per_image_frame(runs)
+    computed = lb.compute(images, metrics, settings)
+    notes += computed.warnings
+    profiles = {(r.dataset, r.run_name): r.config.get("profile") for r in runs}
+    board = lb.build_leaderboard(computed, metrics, settings, profiles, [str(r.path) for r in runs])
+    lb.write_leaderboard(out, computed, board, metrics, settings)
+    fig_dir = out / "figures"
+    fig_dir.mkdir(exist_ok=True)
+    table = lb.long_table(computed)
+    for dataset in order_datasets(images["dataset"].unique()):
+        stat_figures.forest_plot(computed.comparisons, dataset, metrics, settings.reference, fig_dir)
+        stat_figures.dot_interval_plot(table, dataset, metrics, fig_dir)
+    for m in metrics:
+        stat_figures.cd_diagram(computed.friedman[m.key], m, fig_dir)
+    stat_figures.rank_stability_plot(computed.stability, metrics, fig_dir)
+
+
+RUN_SMALL_FILES = ("config.json", "test_metrics.csv", "log.csv", "timing.json")
+
+
+def copy_run_files(dest: Path, runs, bench_csv: Path | None) -> None:
+    """Copy each run's small files to ``dest/<dataset>/<run-name>/seed<S>/fold<k>/`` (and the bench CSV
+    to ``dest/bench_losses.csv``), so ``eval.py --runs <out>/runs`` regenerates every table."""
+    for run in runs:
+        folder = dest / run.dataset / run.run_name / f"seed{run.seed}" / f"fold{run.fold}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in RUN_SMALL_FILES:
+            if (run.path / name).is_file():
+                shutil.copy2(run.path / name, folder / name)
+    if bench_csv is not None and Path(bench_csv).is_file():
+        shutil.copy2(bench_csv, dest / BENCH_CSV_NAME)

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return code or 1
     out = REPO_ROOT / RESULTS
     print(f"\ndemo finished in {elapsed}. Tables and figures are in {out}/:")
-    for name in ("table1.md", "table1_vs_paper.md", "significance.md", "metrics_extended.md", "table3.md"):
+    for name in ("leaderboard.md", "table1.md", "table1_vs_paper.md", "metrics_extended.md", "table3.md"):
         print(f"  {out / name}")
     print(f"  {out / 'figures'}/ ({len(list((out / 'figures').glob('*.png')))} PNG files)")
     return 0

@@ -120,11 +120,13 @@ def test_cost_table_ratio_to_ce(workspace):
     assert "| fwd+bwd ms |" in (workspace["out"] / "table3.md").read_text()  # no bench csv: one "–" column
 
 
-def test_significance_written(workspace):
-    frame = pd.read_csv(workspace["out"] / "significance.csv")
-    row = frame[(frame["other"] == "ce") & (frame["metric"] == "miou")].iloc[0]
-    # pairs: fold0 0.8-[.5,.6,.7], fold1 0.8-[.7,.8,.9] → mean diff 0.1
-    assert row["n_pairs"] == 6 and row["mean_diff"] == pytest.approx(0.1)
+def test_leaderboard_written_against_spw(workspace):
+    frame = pd.read_csv(workspace["out"] / "leaderboard.csv")
+    row = frame[(frame["run_name"] == "ce") & (frame["metric"] == "miou")].iloc[0]
+    # run means: fold0 ce 0.6 vs spw 0.8, fold1 0.8 vs 0.8 → Δ = ce − spw = −0.1 over 2 paired runs
+    assert row["n_paired_runs"] == 2 and row["delta"] == pytest.approx(-0.1)
+    assert json.loads((workspace["out"] / "leaderboard.json").read_text())["reference"] == "spw"
+    assert (workspace["out"] / "runs" / "drive" / "ce" / "seed0" / "fold1" / "test_metrics.csv").is_file()
 
 
 def test_figures_written_and_non_empty(workspace):
