@@ -15,4 +15,22 @@ class DataError(ValueError):
     """
 
 
-__all__ = ["DataError"]
+def deferred(module: str, name: str):
+    """A function that imports ``module`` and calls its ``name`` on first use.
+
+    The registries of :mod:`data.raw`, :mod:`data.processing` and :mod:`data.synthetic` list
+    functions of the per-data-set modules (``data/retina.py``, ``data/monuseg.py``), which import
+    those registries' modules themselves: deferring the import breaks the cycle.
+    """
+
+    def call(*args, **kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"{module}.{name}, imported on first call."
+    return call
+
+
+__all__ = ["DataError", "deferred"]

@@ -6,11 +6,11 @@ weights and seeded splits, each a small function of arrays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from data import DataError
+from data import DataError, deferred
 
 #: Every processed image side is a multiple of this (PAPER_SPEC §4.3; the U-Net pools 5 times).
 PAD_MULTIPLE = 32
@@ -85,7 +85,8 @@ def isbi2012_target(labels: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class ProcessedSample:
     """One padded sample. Arrays: image uint8 ``(H,W,3)`` or ``(H,W)``; mask bool ``(H,W)``
-    (True = class 1); fov bool ``(H,W)`` or None; instances int32 ``(H,W)`` or None."""
+    (True = class 1); fov bool ``(H,W)`` or None; instances int32 ``(H,W)`` or None; mask2 bool
+    ``(H,W)`` the second observer's class 1 or None (:func:`with_second_observer`)."""
 
     id: str
     image: np.ndarray
@@ -94,6 +95,17 @@ class ProcessedSample:
     instances: np.ndarray | None
     original_size: tuple[int, int]
     padding: Padding
+    mask2: np.ndarray | None = None
+
+
+def with_second_observer(sample: ProcessedSample, label2: np.ndarray | None) -> ProcessedSample:
+    """``sample`` with the second observer's vessel mask (``label2 > 0``), padded like the first
+    observer's (edge replication, the vessel sets' rule); ``sample`` itself when ``label2`` is None."""
+    if label2 is None:
+        return sample
+    if label2.shape != tuple(sample.original_size):
+        raise DataError(f"{sample.id}: second annotation {label2.shape} does not match the image {sample.original_size}")
+    return replace(sample, mask2=pad(label2, sample.padding, "edge") > 0)
 
 
 def process_drive(sid: str, image: np.ndarray, label: np.ndarray, fov: np.ndarray | None) -> ProcessedSample:
@@ -162,6 +174,9 @@ PROCESSORS = {
     "glas": process_glas,
     "snemi3d": process_snemi3d,
     "isbi2012": process_isbi2012,
+    "chase_db1": deferred("data.retina", "process_vessels"),
+    "stare": deferred("data.retina", "process_vessels"),
+    "monuseg": deferred("data.monuseg", "process_monuseg"),
 }
 
 

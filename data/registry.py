@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data import DataError
-from data.processing import PROCESSORS
+from data.processing import PROCESSORS, with_second_observer
 from data.raw import READERS, MissingRawDataError, RawSample, raw_present
 from data.synthetic import SYNTH_WRITERS
 
@@ -63,7 +63,8 @@ class DatasetInfo:
 
     def process(self, raw: RawSample):
         """Pad and build the binary target of one raw sample (:mod:`data.processing`)."""
-        return PROCESSORS[self.reader](raw.id, raw.image, raw.label, raw.fov)
+        sample = PROCESSORS[self.reader](raw.id, raw.image, raw.label, raw.fov)
+        return with_second_observer(sample, raw.label2)
 
 
 _DRIVE_URL = "the DRIVE challenge page on grand-challenge.org (https://drive.grand-challenge.org/)"
@@ -73,6 +74,10 @@ _GLAS_URL = (
 )
 _SNEMI_URL = "Zenodo record 7142003 (https://zenodo.org/records/7142003)"
 _ISBI_URL = "the ISBI 2012 EM segmentation challenge (https://imagej.net/events/isbi-2012-segmentation-challenge)"
+_CHASE_URL = "Kingston University's CHASE_DB1 page (https://researchdata.kingston.ac.uk/96/), CHASEDB1.zip unpacked flat"
+_STARE_URL = "the STARE project page (https://cecas.clemson.edu/~ahoover/stare/probing/), the .gz files decompressed"
+_MONUSEG_URL = "the MoNuSeg 2018 challenge (https://monuseg.grand-challenge.org/), MoNuSegTestData.zip"
+_SYNTH = "embedded generator (data/synthetic.py)"
 
 DATASETS: dict[str, DatasetInfo] = {
     d.name: d
@@ -88,6 +93,13 @@ DATASETS: dict[str, DatasetInfo] = {
                     "embedded generator (data/synthetic.py)", SYNTH_WRITERS["synth-glas"][0], 12),
         DatasetInfo("synth-snemi3d", "snemi3d", "membrane (thick boundaries and unlabelled)", 1, (64, 64), False, True,
                     "embedded generator (data/synthetic.py)", SYNTH_WRITERS["synth-snemi3d"][0], 16),
+        # issue 17: vessel sets train on full images like DRIVE; MoNuSeg on 512² crops of 1024² (as SNEMI3D)
+        DatasetInfo("chase_db1", "chase_db1", "vessel", 3, None, True, False, _CHASE_URL),
+        DatasetInfo("stare", "stare", "vessel", 3, None, True, False, _STARE_URL),
+        DatasetInfo("monuseg", "monuseg", "nucleus", 3, (512, 512), False, True, _MONUSEG_URL),
+        DatasetInfo("synth-chase_db1", "chase_db1", "vessel", 3, None, True, False, _SYNTH, SYNTH_WRITERS["synth-chase_db1"][0], 8),
+        DatasetInfo("synth-stare", "stare", "vessel", 3, None, True, False, _SYNTH, SYNTH_WRITERS["synth-stare"][0], 8),
+        DatasetInfo("synth-monuseg", "monuseg", "nucleus", 3, (128, 128), False, True, _SYNTH, SYNTH_WRITERS["synth-monuseg"][0], 6),
     )
 }
 

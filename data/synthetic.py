@@ -36,7 +36,7 @@ from PIL import Image
 from scipy import ndimage
 from skimage.segmentation import find_boundaries
 
-from data import DataError
+from data import DataError, deferred
 from data.io import atomic_write_json, read_json, staging_dir
 from data.raw import DRIVE_DIR, GLAS_DIR
 
@@ -255,6 +255,9 @@ SYNTH_WRITERS: dict[str, tuple[Callable[[Path, int, int], None], Path]] = {
     "synth-drive": (write_synth_drive, Path("DRIVE")),
     "synth-glas": (write_synth_glas, Path("GlaS")),
     "synth-snemi3d": (write_synth_snemi3d, Path("snemi3d")),
+    "synth-chase_db1": (deferred("data.retina", "write_synth_chase_db1"), Path("CHASE_DB1")),
+    "synth-stare": (deferred("data.retina", "write_synth_stare"), Path("STARE")),
+    "synth-monuseg": (deferred("data.monuseg", "write_synth_monuseg"), Path("MoNuSeg")),
 }
 
 
