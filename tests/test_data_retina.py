@@ -16,9 +16,10 @@ from data.prepare import main
 from data.raw import raw_present
 from data.retina import (
     CHASE_DIR,
-    FOV_RED_THRESHOLD,
+    FOV_MARGIN,
     STARE_DIR,
     fov_from_image,
+    frame_level,
     read_chase_db1,
     read_stare,
     synth_fundus,
@@ -82,19 +83,33 @@ def test_fov_rule_fills_holes_and_drops_specks_and_spurs():
 
 def test_fov_threshold_is_strict_and_keeps_the_largest_component():
     image = np.zeros((30, 60, 3), np.uint8)
-    image[5:25, 5:25, 0] = FOV_RED_THRESHOLD  # at the threshold: outside
-    image[5:25, 35:58, 0] = FOV_RED_THRESHOLD + 1  # above it: inside
-    fov = fov_from_image(image, radius=0)  # no opening: it would round the rectangles' corners
+    image[5:25, 5:25, 0] = 40  # at the threshold: outside
+    image[5:25, 35:58, 0] = 40 + 1  # above it: inside
+    fov = fov_from_image(image, threshold=40, radius=0)  # no opening: it would round the corners
     assert fov[5:25, 35:58].all() and fov.sum() == 20 * 23
     image[5:25, 5:25, 0] = 250  # now two components: the larger (20x23) one wins
     image[5:10, 5:10, 0] = 0
-    fov = fov_from_image(image, radius=0)
+    fov = fov_from_image(image, threshold=40, radius=0)
     assert fov[5:25, 35:58].all() and not fov[:, :30].any()
+
+
+def test_default_threshold_is_the_corner_level_plus_margin():
+    red = np.zeros((40, 40), np.uint8)
+    red[:2, :2] = 7  # corner squares are 2x2 (5% of 40): 4 of their 16 values are 7, the rest 0
+    # 99th percentile of 16 values (linear interpolation): 12 zeros, then 7s -> 7
+    assert frame_level(red) == 7.0
+    image = np.zeros((40, 40, 3), np.uint8)
+    image[..., 0] = red
+    image[10:30, 10:30, 0] = 7 + FOV_MARGIN  # at the threshold: no FOV
+    with pytest.raises(DataError, match="no field of view"):
+        fov_from_image(image)
+    image[10:30, 10:30, 0] = 7 + FOV_MARGIN + 1
+    assert fov_from_image(image, radius=0).sum() == 400
 
 
 def test_fov_rule_errors():
     with pytest.raises(DataError, match="no field of view"):
-        fov_from_image(np.zeros((20, 20, 3), np.uint8))
+        fov_from_image(np.full((20, 20, 3), 9, np.uint8))
     with pytest.raises(DataError, match="RGB uint8"):
         fov_from_image(np.zeros((20, 20), np.uint8))
 
