@@ -57,9 +57,15 @@ DATASET_LABELS: dict[str, str] = {
     "isbi2012": "ISBI 2012",
     "glas": "GlaS",
     "drive": "DRIVE",
+    "chase_db1": "CHASE_DB1",
+    "stare": "STARE",
+    "monuseg": "MoNuSeg",
     "synth-snemi3d": "synth-SNEMI3D",
     "synth-glas": "synth-GlaS",
     "synth-drive": "synth-DRIVE",
+    "synth-chase_db1": "synth-CHASE_DB1",
+    "synth-stare": "synth-STARE",
+    "synth-monuseg": "synth-MoNuSeg",
 }
 
 #: The paper's data set each of ours is compared with in table1_vs_paper. ISBI 2012 (EM membranes,
