@@ -69,12 +69,14 @@ def sample_sources(sources, raw_root: Path, digests: dict[Path, str]) -> list[di
 
 
 def write_sample(folder: Path, index: int, sample: ProcessedSample) -> None:
-    """Write one sample's image, mask (0/255), fov and instances under ``folder``."""
+    """Write one sample's image, mask (0/255), second-observer mask, fov and instances under ``folder``."""
     name = f"{index:03d}"
     atomic_save_png(folder / "images" / f"{name}.png", sample.image)
     atomic_save_png(folder / "masks" / f"{name}.png", np.where(sample.mask, 255, 0).astype(np.uint8))
     if sample.fov is not None:
         atomic_save_png(folder / "fov" / f"{name}.png", np.where(sample.fov, 255, 0).astype(np.uint8))
+    if sample.mask2 is not None:
+        atomic_save_png(folder / "masks2" / f"{name}.png", np.where(sample.mask2, 255, 0).astype(np.uint8))
     if sample.instances is not None:
         atomic_save_npy(folder / "instances" / f"{name}.npy", sample.instances.astype(np.int32))
 

@@ -6,7 +6,7 @@ weights and seeded splits, each a small function of arrays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -85,7 +85,8 @@ def isbi2012_target(labels: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class ProcessedSample:
     """One padded sample. Arrays: image uint8 ``(H,W,3)`` or ``(H,W)``; mask bool ``(H,W)``
-    (True = class 1); fov bool ``(H,W)`` or None; instances int32 ``(H,W)`` or None."""
+    (True = class 1); fov bool ``(H,W)`` or None; instances int32 ``(H,W)`` or None; mask2 bool
+    ``(H,W)`` the second observer's class 1 or None (:func:`with_second_observer`)."""
 
     id: str
     image: np.ndarray
@@ -94,6 +95,17 @@ class ProcessedSample:
     instances: np.ndarray | None
     original_size: tuple[int, int]
     padding: Padding
+    mask2: np.ndarray | None = None
+
+
+def with_second_observer(sample: ProcessedSample, label2: np.ndarray | None) -> ProcessedSample:
+    """``sample`` with the second observer's vessel mask (``label2 > 0``), padded like the first
+    observer's (edge replication, the vessel sets' rule); ``sample`` itself when ``label2`` is None."""
+    if label2 is None:
+        return sample
+    if label2.shape != tuple(sample.original_size):
+        raise DataError(f"{sample.id}: second annotation {label2.shape} does not match the image {sample.original_size}")
+    return replace(sample, mask2=pad(label2, sample.padding, "edge") > 0)
 
 
 def process_drive(sid: str, image: np.ndarray, label: np.ndarray, fov: np.ndarray | None) -> ProcessedSample:

@@ -40,13 +40,15 @@ class Source:
 class RawSample:
     """One raw sample. ``image`` uint8 ``(H,W,3)`` or ``(H,W)``; ``label`` ``(H,W)``: the manual
     vessel mask (DRIVE), instance ids (GlaS, SNEMI3D) or the 0/255 label (ISBI 2012);
-    ``fov`` ``(H,W)`` (DRIVE) or None."""
+    ``fov`` ``(H,W)`` (DRIVE) or None; ``label2`` ``(H,W)`` the second observer's vessel mask
+    (DRIVE test, CHASE_DB1, STARE) or None."""
 
     id: str
     image: np.ndarray
     label: np.ndarray
     fov: np.ndarray | None = None
     sources: tuple[Source, ...] = field(default_factory=tuple)
+    label2: np.ndarray | None = None
 
 
 # ----------------------------------------------------------------------- file reading
@@ -122,7 +124,8 @@ DRIVE_MASK_VALUES = (0, 1, 255)
 def read_drive(base: Path) -> list[RawSample]:
     """DRIVE: ``DRIVE/Drive_source/{training,test}/{images,1st_manual,mask}``, ordered 01..40.
 
-    Sample id = image stem (``01_test``, ``21_training``); label = ``1st_manual``; fov = ``mask``.
+    Sample id = image stem (``01_test``, ``21_training``); label = ``1st_manual``; fov = ``mask``;
+    label2 = ``2nd_manual/NN_manual2.gif`` where present (the 20 test images only; palette 0/1).
     """
     root = require_dir(base / DRIVE_DIR, "DRIVE raw folder")
     found = []
@@ -148,16 +151,28 @@ def read_drive(base: Path) -> list[RawSample]:
         for p, arr in ((manual_path, manual), (fov_path, fov)):
             check_same_size(p, arr, img_path, image.shape)
             check_binary(p, arr, DRIVE_MASK_VALUES)
+        second, extra = _drive_second_observer(root / part / "2nd_manual" / f"{num}_manual2.gif", img_path, image.shape)
         samples.append(
             RawSample(
                 id=img_path.stem,
                 image=image,
                 label=manual,
                 fov=fov,
-                sources=(Source("image", img_path), Source("mask", manual_path), Source("fov", fov_path)),
+                sources=(Source("image", img_path), Source("mask", manual_path), Source("fov", fov_path), *extra),
+                label2=second,
             )
         )
     return samples
+
+
+def _drive_second_observer(path: Path, img_path: Path, shape) -> tuple[np.ndarray | None, tuple[Source, ...]]:
+    """DRIVE's ``2nd_manual`` annotation and its source entry, or (None, ()) where it does not exist."""
+    if not path.is_file():
+        return None, ()
+    second = read_image_file(path)
+    check_same_size(path, second, img_path, shape)
+    check_binary(path, second, DRIVE_MASK_VALUES)
+    return second, (Source("mask2", path),)
 
 
 # ----------------------------------------------------------------------------- GlaS

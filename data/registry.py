@@ -16,7 +16,15 @@ from pathlib import Path
 
 from common.names import did_you_mean
 from data import DataError
-from data.processing import ProcessedSample, process_drive, process_glas, process_isbi2012, process_snemi3d
+from data.monuseg import MONUSEG_DIR, process_monuseg, read_monuseg, write_synth_monuseg
+from data.processing import (
+    ProcessedSample,
+    process_drive,
+    process_glas,
+    process_isbi2012,
+    process_snemi3d,
+    with_second_observer,
+)
 from data.raw import (
     DRIVE_DIR,
     GLAS_DIR,
@@ -29,12 +37,21 @@ from data.raw import (
     read_isbi2012,
     read_snemi3d,
 )
+from data.retina import (
+    CHASE_DIR,
+    STARE_DIR,
+    process_vessels,
+    read_chase_db1,
+    read_stare,
+    write_synth_chase_db1,
+    write_synth_stare,
+)
 from data.synthetic import write_replica, write_synth_drive, write_synth_glas, write_synth_snemi3d
 
 Reader = Callable[[Path], list[RawSample]]
 Processor = Callable[[str, object, object, object], ProcessedSample]
 #: Metric families of :func:`metrics.compute_metrics` (``metrics.FAMILIES``).
-FAMILIES = ("drive", "glas", "em")
+FAMILIES = ("drive", "glas", "em", "nuclei")
 
 
 @dataclass(frozen=True)
@@ -104,7 +121,8 @@ class DatasetRecord:
 
     def process(self, raw: RawSample) -> ProcessedSample:
         """Pad and build the binary target of one raw sample (:mod:`data.processing`)."""
-        return self.process_sample(raw.id, raw.image, raw.label, raw.fov)
+        sample = self.process_sample(raw.id, raw.image, raw.label, raw.fov)
+        return with_second_observer(sample, raw.label2)
 
 
 DATASETS: dict[str, DatasetRecord] = {}
@@ -186,4 +204,36 @@ register(DatasetRecord(
 register(DatasetRecord(
     "synth-snemi3d", "synth-SNEMI3D", train_crop=(64, 64), download=_EMBEDDED,
     synthetic=Synthetic(write_synth_snemi3d, Path("snemi3d"), 16), **{**_SNEMI, "paper_counterpart": None},
+))
+# Issue 17: two more retinal vessel sets (DRIVE's recipe and metrics; FOV from the image) and
+# MoNuSeg's official test split as the real histology instance set (512² crops of 1024², as SNEMI3D).
+_VESSELS = dict(process_sample=process_vessels, class1="vessel", channels=3, train_crop=None, has_fov=True,
+                has_instances=False, family="drive")
+_NUCLEI = dict(raw_dirs=(str(MONUSEG_DIR),), read=read_monuseg, process_sample=process_monuseg, class1="nucleus",
+               channels=3, has_fov=False, has_instances=True, family="nuclei")
+register(DatasetRecord(
+    "chase_db1", "CHASE_DB1", raw_dirs=(str(CHASE_DIR),), read=read_chase_db1,
+    download="Kingston University's CHASE_DB1 page (https://researchdata.kingston.ac.uk/96/), CHASEDB1.zip unpacked flat",
+    **_VESSELS,
+))
+register(DatasetRecord(
+    "stare", "STARE", raw_dirs=(str(STARE_DIR),), read=read_stare,
+    download="the STARE project page (https://cecas.clemson.edu/~ahoover/stare/probing/), the .gz files decompressed",
+    **_VESSELS,
+))
+register(DatasetRecord(
+    "monuseg", "MoNuSeg", train_crop=(512, 512),
+    download="the MoNuSeg 2018 challenge (https://monuseg.grand-challenge.org/), MoNuSegTestData.zip", **_NUCLEI,
+))
+register(DatasetRecord(
+    "synth-chase_db1", "synth-CHASE_DB1", raw_dirs=(str(CHASE_DIR),), read=read_chase_db1, download=_EMBEDDED,
+    synthetic=Synthetic(write_synth_chase_db1, CHASE_DIR, 8), **_VESSELS,
+))
+register(DatasetRecord(
+    "synth-stare", "synth-STARE", raw_dirs=(str(STARE_DIR),), read=read_stare, download=_EMBEDDED,
+    synthetic=Synthetic(write_synth_stare, STARE_DIR, 8), **_VESSELS,
+))
+register(DatasetRecord(
+    "synth-monuseg", "synth-MoNuSeg", train_crop=(128, 128), download=_EMBEDDED,
+    synthetic=Synthetic(write_synth_monuseg, Path("MoNuSeg"), 6), **_NUCLEI,
 ))

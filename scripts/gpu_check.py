@@ -42,14 +42,13 @@ from pathlib import Path
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from data.registry import DATASETS
+from losses import LOSSES, build_loss
+from models import UNet
+from scripts.bench_losses import default_raw_root, make_maps, membrane_targets
+from training.device import device_name, synchronize
 
-from data.registry import DATASETS  # noqa: E402
-from losses import LOSSES, build_loss  # noqa: E402
-from models import UNet  # noqa: E402
-from scripts.bench_losses import default_raw_root, make_maps, membrane_targets  # noqa: E402
-from training.loop import device_name, synchronize  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: Rows of (a): registered name, constructor kwargs, epoch passed to ``set_epoch``.
 PARITY_ROWS = [(n, {}, 0) for n in LOSSES] + [("spw", {"use_prediction": False}, 0), ("skea_topo", {}, 21)]
