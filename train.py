@@ -18,10 +18,12 @@ from pathlib import Path
 import torch
 
 from common.names import did_you_mean
-from common.run_folder import run_name
 from data.processed import processed_root, resolve_split_seed
 from data.registry import DATASETS
-from losses import ALIASES, LOSSES, canonical_loss_name
+from evaluation.naming import ROW_LABELS
+from losses import ALIASES, LOSSES, build_loss, canonical_loss_name, loss_class, loss_run_name
+from losses.catalog import format_catalog
+from losses.recipes import recipe_rows
 from training.config import PROFILES, load_profile, normalize_crop, parse_loss_kwargs, resolve_recipe
 from training.distributed import destroy_process_group, device_for, env_dist_info, init_process_group
 from training.errors import TrainingError
@@ -62,12 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the paper's U-Net with one loss on one processed data set and test the best checkpoint.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--loss", required=True, type=registered("loss", [*LOSSES, *ALIASES]), metavar="NAME",
-                   help=f"registered loss: {', '.join(LOSSES)} (aliases: {', '.join(ALIASES)})")
+    p.add_argument("--loss", metavar="SPEC",
+                   help=f"a registered loss ({', '.join(LOSSES)}; aliases: {', '.join(ALIASES)}), a weighted sum "
+                        "such as 'ce + 0.5*dice' or 'dice+focal[gamma=2.5]', or a plugin 'package.module:Class' "
+                        "(see --list-losses)")
+    p.add_argument("--list-losses", action="store_true", help="print every available loss and exit")
     p.add_argument("--loss-kwargs", nargs="*", default=[], metavar="KEY=VALUE",
                    help="loss constructor arguments, typed as bool (true/false), int, float or str; "
                         "the run name becomes <loss>+k=v,... (sorted)")
-    p.add_argument("--dataset", required=True, type=registered("dataset", DATASETS), choices=list(DATASETS),
+    p.add_argument("--dataset", type=registered("dataset", DATASETS), choices=list(DATASETS),
                    metavar="NAME", help=f"processed data set: {', '.join(DATASETS)}")
     p.add_argument("--data-root", type=Path, default=Path("data/processed"),
                    help="folder holding the processed data sets (written by data/prepare.py)")
@@ -102,14 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def spec_from_args(args: argparse.Namespace, argv: list[str]) -> RunSettings:
     """Resolve profile, overrides, loss kwargs and split seed into :class:`RunSettings`."""
-    args.loss = canonical_loss_name(args.loss)
-    loss_kwargs = parse_loss_kwargs(args.loss_kwargs, args.loss, LOSSES[args.loss])
+    if args.loss in LOSSES or args.loss in ALIASES:
+        args.loss = canonical_loss_name(args.loss)
+    cls = loss_class(args.loss)
+    if args.loss_kwargs and cls is None:
+        raise ValueError(f"--loss-kwargs: {args.loss!r} is a sum or a wrapped callable; give keywords inside "
+                         "each term's [...] instead")
+    loss_kwargs = parse_loss_kwargs(args.loss_kwargs, args.loss, cls) if args.loss_kwargs else {}
+    loss = build_loss(args.loss, **loss_kwargs)  # checks a plugin on a tiny input before anything is created
     overrides = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "width": args.width,
         "crop": normalize_crop(args.crop, "--crop"),
     }
     recipe = resolve_recipe(load_profile(args.profile), overrides)
-    root = processed_root(args.data_root, args.dataset, LOSSES[args.loss].required_maps)
+    root = processed_root(args.data_root, args.dataset, loss.required_maps)
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
     return RunSettings(
@@ -117,7 +128,7 @@ def spec_from_args(args: argparse.Namespace, argv: list[str]) -> RunSettings:
         data_root=args.data_root,
         loss=args.loss,
         loss_kwargs=loss_kwargs,
-        run_name=run_name(args.loss, loss_kwargs),
+        run_name=loss_run_name(args.loss, loss_kwargs),
         profile=args.profile,
         recipe=recipe,
         fold=0,
@@ -140,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.list_losses:
+        print(format_catalog(LOSSES, ROW_LABELS, recipe_rows(LOSSES)))
+        return 0
+    if not args.loss or not args.dataset:
+        parser.error("the following arguments are required: " + ", ".join(
+            f for f, v in (("--loss", args.loss), ("--dataset", args.dataset)) if not v))
     info = env_dist_info()
     try:
         device = device_for(args.device, info)

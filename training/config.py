@@ -1,4 +1,4 @@
-"""Training profiles, command-line overrides, typed ``--loss-kwargs`` and run names.
+"""Training profiles and command-line overrides (typed ``--loss-kwargs`` live in :mod:`losses.spec`).
 
 A profile (``configs/profiles/<name>.yaml``, see PAPER_SPEC §6 for ``paper``) fixes the
 recipe; explicit command-line values override it. The resolved recipe is what
@@ -7,14 +7,15 @@ recipe; explicit command-line values override it. The resolved recipe is what
 
 from __future__ import annotations
 
-import inspect
 import math
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+# Typed loss keywords belong to the loss library (one home); re-exported for the trainer's callers.
+from losses.spec import coerce_to_default, constructor_parameters, parse_loss_kwargs, parse_scalar  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROFILE_DIR = REPO_ROOT / "configs" / "profiles"
@@ -34,7 +35,6 @@ RECIPE_KEYS: dict[str, type | tuple[type, ...]] = {
     "val_every": int,
 }
 
-_INT_RE = re.compile(r"[+-]?\d+")
 
 
 def normalize_crop(value: Any, source: str) -> list[int] | None:
@@ -94,74 +94,4 @@ def resolve_recipe(profile: Mapping[str, Any], overrides: Mapping[str, Any]) -> 
     merged = dict(profile)
     merged.update({k: v for k, v in overrides.items() if v is not None})
     return validate_recipe(merged, "command-line overrides")
-
-
-def parse_scalar(text: str) -> bool | int | float | str:
-    """Type a command-line value without ``eval``: true/false → bool, then int, float, else str."""
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if _INT_RE.fullmatch(text.strip()):
-        return int(text)
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
-def constructor_parameters(cls: type) -> dict[str, inspect.Parameter]:
-    """Keyword parameters of ``cls.__init__`` (without ``self`` and ``*args``/``**kwargs``)."""
-    params = inspect.signature(cls.__init__).parameters
-    return {
-        name: p
-        for name, p in params.items()
-        if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
-
-
-def coerce_to_default(name: str, value: Any, param: inspect.Parameter, loss: str) -> Any:
-    """Make ``value`` match the type of the parameter's default (int → float; no other changes)."""
-    default = param.default
-    if default is inspect.Parameter.empty or default is None:
-        return value
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ValueError(f"--loss-kwargs {name}: loss {loss!r} expects true/false, got {value!r}")
-        return value
-    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(default, (int, float)) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise ValueError(
-            f"--loss-kwargs {name}: loss {loss!r} expects a {type(default).__name__} "
-            f"(default {default!r}), got {value!r}"
-        )
-    if isinstance(default, int) and isinstance(value, float):
-        raise ValueError(f"--loss-kwargs {name}: loss {loss!r} expects an int (default {default}), got {value!r}")
-    if isinstance(default, str) and not isinstance(value, str):
-        return str(value)
-    return value
-
-
-def parse_loss_kwargs(items: Iterable[str], loss: str, loss_cls: type) -> dict[str, Any]:
-    """``["key=value", ...]`` → typed kwargs validated against ``loss_cls.__init__``.
-
-    Raises:
-        ValueError: an item without ``=``, a repeated key, a key the constructor does not
-            accept (the message lists the accepted keys) or a value of the wrong type.
-    """
-    accepted = constructor_parameters(loss_cls)
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ValueError(f"--loss-kwargs expects key=value items, got {item!r}")
-        if key in out:
-            raise ValueError(f"--loss-kwargs: key {key!r} given twice")
-        if key not in accepted:
-            keys = ", ".join(accepted) if accepted else "none (it takes no hyper-parameters)"
-            raise ValueError(f"--loss-kwargs: loss {loss!r} has no parameter {key!r}; accepted keys: {keys}")
-        out[key] = coerce_to_default(key, parse_scalar(text), accepted[key], loss)
-    return out
-
 
