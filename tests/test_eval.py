@@ -11,9 +11,10 @@ import pytest
 from fake_runs import write_processed, write_run
 
 import eval as eval_cli
+from common.run_folder import split_run_name
 from evaluation import EvaluationError, evaluate
 from evaluation.cost import bench_stamp, map_seconds, required_maps
-from evaluation.naming import PAPER_METRICS, split_run_name
+from evaluation.naming import PAPER_METRICS
 from evaluation.report import PAPER_TABLE
 from evaluation.tables import load_paper_table, rank_marks
 
