@@ -55,6 +55,9 @@ def run_name(loss: str, loss_kwargs: Mapping[str, Any] | None = None) -> str:
 def split_run_name(name: str) -> tuple[str, dict[str, str]]:
     """``"spw+use_prediction=False"`` → ``("spw", {"use_prediction": "False"})`` (values stay strings).
 
+    A weighted sum of losses (``"ce+0.5*dice"``, canonical form of ``losses.spec``) has no
+    run-name keywords: it is returned whole, ``("ce+0.5*dice", {})``.
+
     Raises:
         RunFolderError: no loss before ``+``, or a ``+`` part that is not ``k=v`` pairs.
     """
@@ -62,6 +65,8 @@ def split_run_name(name: str) -> tuple[str, dict[str, str]]:
     if not loss:
         raise RunFolderError(f"run name {name!r} has no loss name before '+'")
     kwargs: dict[str, str] = {}
+    if sep and ("=" not in rest or any(c in name for c in "[]*") or "+" in rest):
+        return name, {}
     if sep:
         for item in rest.split(","):
             key, eq, value = item.partition("=")

@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from . import statistics as st
-from .naming import Metric, dataset_label, order_datasets, row_label, split_run_name
+from common.run_folder import split_run_name
+
+from .naming import Metric, dataset_label, order_datasets, row_label
 from .render import MISSING, Cell, fmt, latex_table, markdown_table
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "leaderboard.schema.json"

@@ -109,7 +109,7 @@ def validate_loss(loss: SegLoss, where: str) -> None:
         raise PluginError(f"plugin loss {where!r} must return a scalar tensor, got {type(value).__name__} "
                           f"{tuple(value.shape) if isinstance(value, torch.Tensor) else ''}")
     if not torch.isfinite(value).all():
-        raise PluginError(f"plugin loss {where!r} returned a non-finite value ({float(value)}) on a test input")
+        raise PluginError(f"plugin loss {where!r} returned a non-finite value ({float(value.detach())}) on a test input")
     if not value.requires_grad:
         raise PluginError(f"plugin loss {where!r}: its value has no gradient with respect to the logits")
     (grad,) = torch.autograd.grad(value.reshape(()), logits, allow_unused=True)

@@ -177,8 +177,9 @@ def test_map_seconds_and_required_maps():
 def test_split_run_name():
     assert split_run_name("spw+use_prediction=False") == ("spw", {"use_prediction": "False"})
     assert split_run_name("tversky+alpha=0.5,beta=0.5") == ("tversky", {"alpha": "0.5", "beta": "0.5"})
+    assert split_run_name("ce+0.5*dice") == ("ce+0.5*dice", {})  # a sum: no run-name keywords
     with pytest.raises(ValueError, match="k1=v1"):
-        split_run_name("spw+oops")
+        split_run_name("spw+a=1,oops")
 
 
 def test_paper_table_matches_spec():
