@@ -11,12 +11,15 @@ import difflib
 
 from .abw import ABWLoss
 from .base import EPS, MAP_CHANNELS, SegLoss
+from .cbdice import CbDiceLoss
+from .clce import ClCELoss
 from .cldice import ClDiceLoss
 from .cross_entropy import BalancedCELoss, CELoss
 from .focal import FocalLoss
 from .overlap import DiceLoss, JaccardLoss, TverskyLoss
 from .rmi import RMILoss
 from .skea_topo import SkeaTopoLoss
+from .skeleton_recall import SkeletonRecallLoss
 from .spw import SPWLoss
 from .wce import WCELoss
 
@@ -33,6 +36,9 @@ LOSSES: dict[str, type[SegLoss]] = {
     "rmi": RMILoss,
     "cldice": ClDiceLoss,
     "spw": SPWLoss,
+    "skeleton_recall": SkeletonRecallLoss,
+    "clce": ClCELoss,
+    "cbdice": CbDiceLoss,
 }
 
 
