@@ -25,7 +25,7 @@ image (so ``R_min`` is 1 unless every pixel is skeleton); the prediction's skele
 −1; a prediction matching the label closely gives exactly −1 with a zero gradient (official behaviour).
 
 The distance transforms run on CPU with scipy (as MONAI does without cuCIM); the soft skeletons of the
-two binary masks run without autograd through :mod:`losses.soft_skeleton`, which is what makes the
+two binary masks are boolean morphology (:func:`losses.soft_skeleton.binary_soft_skeleton`, equal values), which is what makes the
 loss practical on CPU (the official code spends its time in ``F.max_pool2d``).
 """
 
@@ -38,7 +38,7 @@ import torch
 from scipy import ndimage
 
 from .base import SegLoss, class_one_probability
-from .soft_skeleton import soft_skeleton
+from .soft_skeleton import binary_soft_skeleton
 
 
 def distance_maps(masks: torch.Tensor) -> torch.Tensor:
@@ -79,9 +79,8 @@ def cbdice_loss(p: torch.Tensor, target: torch.Tensor, iter_: int = 10, smooth: 
     """cbDice of class-1 probabilities ``p`` and an int64 target, both ``(B, H, W)``; batch-global sums."""
     with torch.no_grad():
         y = (target > 0).float()
-        hard = (p > 0.5).float()
-        skel_hard = soft_skeleton(hard, iter_)
-        skel_y = soft_skeleton(y, iter_)
+        skel_hard = binary_soft_skeleton(p > 0.5, iter_).to(p.dtype)  # soft skeletons of binary maps
+        skel_y = binary_soft_skeleton(y, iter_).float()
         dist_l, radius_l, inverse_l = radius_weights(y, skel_y)
     skel_p = skel_hard * p
     with torch.no_grad():

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import SegLoss
-from .soft_skeleton import soft_skeleton
+from .soft_skeleton import binary_soft_skeleton, soft_skeleton
 
 
 def centerline_ce(logits: torch.Tensor, target: torch.Tensor, iters: int = 3) -> torch.Tensor:
@@ -38,8 +38,8 @@ def centerline_ce(logits: torch.Tensor, target: torch.Tensor, iters: int = 3) ->
     per_pixel = F.cross_entropy(logits, onehot, reduction="none")  # probability targets, as the official
     p = logits.softmax(dim=1)[:, 1:]
     skel_p = soft_skeleton(p, iters)[:, 0]
-    with torch.no_grad():
-        skel_y = soft_skeleton(onehot[:, 1:], iters)[:, 0]
+    with torch.no_grad():  # the one-hot label is binary: boolean morphology gives the same values
+        skel_y = binary_soft_skeleton(target, iters).to(logits.dtype)
     return (per_pixel * skel_y).mean() + (per_pixel * skel_p).mean()
 
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 import torch
 
 from .base import SegLoss, class_one_probability
+from .soft_skeleton import binary_soft_skeleton
 from .soft_skeleton import soft_skeleton as fast_soft_skeleton
 
 
@@ -47,7 +48,10 @@ def topology_precision_sensitivity(
     """
     skel_p = soft_skeleton(p.unsqueeze(1), num_iter).squeeze(1)
     with torch.no_grad():  # the label's skeleton is a constant: no autograd graph, no saved tensors
-        skel_y = soft_skeleton(y.unsqueeze(1), num_iter).squeeze(1)
+        if ((y == 0) | (y == 1)).all():  # a binary label: the same values by boolean morphology
+            skel_y = binary_soft_skeleton(y, num_iter).to(y.dtype)
+        else:
+            skel_y = soft_skeleton(y.unsqueeze(1), num_iter).squeeze(1)
     tprec = ((skel_p * y).sum() + smooth) / (skel_p.sum() + smooth)
     tsens = ((skel_y * p).sum() + smooth) / (skel_y.sum() + smooth)
     return tprec, tsens
