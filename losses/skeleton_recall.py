@@ -11,7 +11,8 @@ With ``p`` the class-1 probability and ``s`` the tubed skeleton of the label (be
 
 sums over H, W and, with ``batch_dice`` (the nnU-Net 2d plans' value), over the batch; without it
 the loss is the mean of the per-image values. The loss is **negative by design**, in [−1, 0]; an
-image (or batch) without skeleton gives −1 (the smooth terms alone), whatever the prediction.
+image (or batch) without skeleton gives −smooth/smooth = −1 whatever the prediction, with zero
+gradient (in float64 −1e-5/float32(1e-5), by the quirk below).
 
 Tubed skeleton, per image (the official data transform): ``skimage.morphology.skeletonize`` of the
 binary label (2-D default: Zhang's method), then two ``skimage.morphology.dilation`` with the

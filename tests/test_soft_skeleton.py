@@ -101,3 +101,15 @@ def test_hand_checked_erosion_and_dilation():
     # the border does not erode: a constant image stays constant, its skeleton is empty
     ones = torch.ones(1, 1, 4, 6, dtype=torch.float64)
     assert torch.equal(soft_erode(ones), ones) and soft_skeleton(ones, 5).eq(0).all()
+
+
+@pytest.mark.parametrize("num_iter", [0, 1, 3, 10])
+def test_binary_soft_skeleton_equals_the_soft_skeleton_of_binary_maps(num_iter):
+    from losses.soft_skeleton import binary_soft_skeleton
+
+    for seed in range(6):
+        gen = torch.Generator().manual_seed(seed)
+        mask = torch.rand(2, 9 + 3 * seed, 11 + 2 * seed, generator=gen) > 0.2 + 0.1 * seed
+        fast = binary_soft_skeleton(mask, num_iter)
+        assert fast.dtype == torch.bool
+        assert torch.equal(fast.double(), oracle_skel(mask.double()[:, None], num_iter)[:, 0])
