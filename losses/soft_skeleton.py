@@ -53,8 +53,7 @@ def _pool3_masks(
     torch.eq(x.narrow(dim, 0, n - 1), out.narrow(dim, 1, n - 1), out=left.narrow(dim, 1, n - 1))
     centre = torch.eq(x, out, out=torch.empty_like(x))
     torch.gt(centre, left, out=centre)  # centre and not left
-    right = torch.add(left, centre)
-    torch.eq(right, 0, out=right)
+    right = torch.eq(left, centre, out=torch.empty_like(x))  # neither (left, centre are exclusive)
     return left, centre, right
 
 
