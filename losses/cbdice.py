@@ -24,9 +24,10 @@ image (so ``R_min`` is 1 unless every pixel is skeleton); the prediction's skele
 ``k_p > 0.5``. Limit cases: with an empty label and an empty prediction every sum is 0 and the loss is
 −1; a prediction matching the label closely gives exactly −1 with a zero gradient (official behaviour).
 
-The distance transforms run on CPU with scipy (as MONAI does without cuCIM); the soft skeletons of the
-two binary masks are boolean morphology (:func:`losses.soft_skeleton.binary_soft_skeleton`, equal values), which is what makes the
-loss practical on CPU (the official code spends its time in ``F.max_pool2d``).
+The distance transforms run on CPU with scipy (as MONAI does without cuCIM); the soft skeletons of
+the two binary masks are boolean morphology (:func:`losses.soft_skeleton.binary_soft_skeleton`, equal
+values). That makes the loss practical on CPU: the official code spends most of its time in
+``F.max_pool2d`` (~10 ms per 512² plane and pool on one thread, 66 pools per call).
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@
 
 The SPW copy's ``soft_dice_cldice(iter_=3)`` ignores ``iter_`` and always runs
 ``SoftSkeletonize(num_iter=10)``; here the iteration count is one real keyword, ``num_iter``.
+
+Speed: the soft skeleton is :mod:`losses.soft_skeleton`'s (bit-identical values, the reference's
+gradient routing, no ``F.max_pool2d``); the label's skeleton is computed without autograd, by boolean
+morphology when the label is binary.
 """
 
 from __future__ import annotations
