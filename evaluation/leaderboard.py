@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import statistics as st
 from common.run_folder import split_run_name
 
+from . import statistics as st
 from .naming import Metric, dataset_label, order_datasets, row_label
 from .render import MISSING, Cell, fmt, latex_table, markdown_table
 

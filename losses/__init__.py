@@ -13,6 +13,8 @@ from common.names import did_you_mean
 from .abw import ABWLoss
 from .base import EPS, MAP_CHANNELS, SegLoss
 from .boundary import BoundaryLoss, BoundaryTermLoss
+from .cbdice import CbDiceLoss
+from .clce import ClCELoss
 from .cldice import ClDiceLoss
 from .compose import CompositeLoss, LossSpecError, ResolvedTerm, build_terms, canonical_name, resolve
 from .cross_entropy import BalancedCELoss, CELoss
@@ -22,6 +24,7 @@ from .lovasz import LovaszLoss
 from .overlap import DiceLoss, JaccardLoss, TverskyLoss
 from .rmi import RMILoss
 from .skea_topo import SkeaTopoLoss
+from .skeleton_recall import SkeletonRecallLoss
 from .spw import SPWLoss
 from .wce import WCELoss
 
@@ -42,6 +45,9 @@ LOSSES: dict[str, type[SegLoss]] = {
     "boundary": BoundaryLoss,
     "boundary_term": BoundaryTermLoss,
     "hausdorff_dt": HausdorffDTLoss,
+    "skeleton_recall": SkeletonRecallLoss,
+    "clce": ClCELoss,
+    "cbdice": CbDiceLoss,
 }
 
 

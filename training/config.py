@@ -8,7 +8,7 @@ recipe; explicit command-line values override it. The resolved recipe is what
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
