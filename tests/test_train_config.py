@@ -39,7 +39,7 @@ class _Toy(SegLoss):
 
 
 def test_paper_profile_is_paper_spec_section_6():
-    assert load_profile("paper") == {
+    assert resolve_recipe(load_profile("paper"), {}) == {
         "epochs": 50, "batch_size": 10, "lr": 1e-4, "lr_step": 10, "lr_gamma": 0.8,
         "clip_grad_norm": 5.0, "width": 64, "crop": None, "val_every": 1,
     }
