@@ -119,7 +119,7 @@ def spec_from_args(args: argparse.Namespace, argv: list[str]) -> RunSettings:
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "width": args.width,
         "crop": normalize_crop(args.crop, "--crop"),
     }
-    recipe = resolve_recipe(load_profile(args.profile), overrides)
+    recipe = resolve_recipe(load_profile(args.profile), overrides, args.dataset)
     root = processed_root(args.data_root, args.dataset, loss.required_maps)
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")

@@ -21,12 +21,12 @@ RECIPES: dict[str, str] = {
 
 
 def recipe_rows(registered) -> dict[str, str]:
-    """Recipes whose every term is registered: specification → label."""
-    import re
+    """Recipes whose every term is registered: canonical run name → label."""
+    from .spec import canonical, parse_spec
 
     out = {}
     for label, spec in RECIPES.items():
-        names = [re.sub(r"^[\d.]+\*", "", part).split("[")[0] for part in spec.split("+")]
-        if all(n in registered for n in names):
-            out[spec] = label
+        terms = parse_spec(spec)
+        if all(t.name in registered for t in terms):
+            out[canonical(terms)] = label
     return out

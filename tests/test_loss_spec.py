@@ -109,6 +109,7 @@ def test_recipes_parse_and_list():
     for spec in RECIPES.values():
         assert parse_spec(spec)
     rows = recipe_rows(LOSSES)
-    assert all(spec in RECIPES.values() for spec in rows)
+    assert all(name == loss_run_name(name) for name in rows)  # keyed by the run-folder name
+    assert rows.get("dice+hausdorff_dt") == "Hausdorff-DT + Dice"
     text = format_catalog(LOSSES, {"ce": "CE"}, rows)
     assert "ce [CE]  (built-in)" in text and all(name in text for name in LOSSES)

@@ -39,7 +39,7 @@ class _Toy(SegLoss):
 
 
 def test_paper_profile_is_paper_spec_section_6():
-    assert load_profile("paper") == {
+    assert resolve_recipe(load_profile("paper"), {}) == {
         "epochs": 50, "batch_size": 10, "lr": 1e-4, "lr_step": 10, "lr_gamma": 0.8,
         "clip_grad_norm": 5.0, "width": 64, "crop": None, "val_every": 1,
     }
@@ -205,3 +205,24 @@ def test_split_seed_follows_seed_when_stored(tmp_path):
 
 def test_single_split_seed_is_used_for_every_seed(tmp_path):
     assert resolve_split_seed(_fake_processed(tmp_path, {"7": []}), 2) == 7
+
+
+def test_profile_per_dataset_entries_apply_between_profile_and_flags(tmp_path):
+    (tmp_path / "p.yaml").write_text(
+        "epochs: 2\nbatch_size: 2\nlr: 1.0e-3\nlr_step: 1\nlr_gamma: 0.5\nclip_grad_norm: 5\nwidth: 4\n"
+        "crop: [32, 32]\nval_every: 1\ndatasets:\n  toy:\n    crop: [64, 48]\n    epochs: 3\n"
+    )
+    profile = load_profile("p", tmp_path)
+    assert resolve_recipe(profile, {}, "toy")["crop"] == [64, 48] and resolve_recipe(profile, {}, "toy")["epochs"] == 3
+    assert resolve_recipe(profile, {}, "other")["crop"] == [32, 32]
+    assert resolve_recipe(profile, {"crop": [16, 16]}, "toy")["crop"] == [16, 16]  # flags win
+    assert "datasets" not in resolve_recipe(profile, {}, "toy")  # never part of the recorded recipe
+    (tmp_path / "bad.yaml").write_text((tmp_path / "p.yaml").read_text().replace("epochs: 3", "epochz: 3"))
+    with pytest.raises(ValueError, match=r"datasets.toy: unknown recipe keys \['epochz'\]"):
+        load_profile("bad", tmp_path)
+
+
+def test_cpu_profile_recipes_for_the_new_sets():
+    cpu = load_profile("cpu")
+    assert resolve_recipe(cpu, {}, "monuseg")["crop"] == [256, 256]
+    assert resolve_recipe(cpu, {}, "chase_db1") == resolve_recipe(cpu, {}, "drive")  # DRIVE's recipe

@@ -86,12 +86,37 @@ def load_profile(name: str, profile_dir: Path = PROFILE_DIR) -> dict[str, Any]:
         data = yaml.safe_load(f)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of recipe keys, got {type(data).__name__}")
-    return validate_recipe(data, str(path))
+    per_dataset = data.pop("datasets", None) or {}
+    recipe = validate_recipe(data, str(path))
+    recipe[PER_DATASET] = {name: check_dataset_entry(entry, f"{path}: datasets.{name}")
+                           for name, entry in _mapping(per_dataset, f"{path}: datasets").items()}
+    return recipe
 
 
-def resolve_recipe(profile: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """The profile with every non-``None`` override applied (explicit flags win)."""
-    merged = dict(profile)
+#: Key of a loaded profile holding its per-data-set overrides (never part of a resolved recipe).
+PER_DATASET = "datasets"
+
+
+def _mapping(value: Any, source: str) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"{source}: expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def check_dataset_entry(entry: Any, source: str) -> dict[str, Any]:
+    """A profile's per-data-set override: a mapping of recipe keys only (validated when resolved)."""
+    unknown = sorted(set(_mapping(entry, source)) - set(RECIPE_KEYS))
+    if unknown:
+        raise ValueError(f"{source}: unknown recipe keys {unknown}; allowed: {sorted(RECIPE_KEYS)}")
+    return dict(entry)
+
+
+def resolve_recipe(
+    profile: Mapping[str, Any], overrides: Mapping[str, Any], dataset: str | None = None
+) -> dict[str, Any]:
+    """The profile, then its ``datasets.<dataset>`` entry, then every non-``None`` override (flags win)."""
+    merged = {k: v for k, v in profile.items() if k != PER_DATASET}
+    merged.update(profile.get(PER_DATASET, {}).get(dataset, {}))
     merged.update({k: v for k, v in overrides.items() if v is not None})
     return validate_recipe(merged, "command-line overrides")
 
