@@ -14,6 +14,7 @@ import warnings as pywarnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.run_folder import SMALL_FILES, RunId
 from data.files import staging_dir
 
 from . import cost, extended, figures, stat_figures, stats, tables
@@ -148,16 +149,15 @@ def write_statistics(out: Path, runs, settings: Settings, notes: list[str]) -> N
     stat_figures.rank_stability_plot(computed.stability, metrics, fig_dir)
 
 
-RUN_SMALL_FILES = ("config.json", "test_metrics.csv", "log.csv", "timing.json")
 
 
 def copy_run_files(dest: Path, runs, bench_csv: Path | None) -> None:
     """Copy each run's small files to ``dest/<dataset>/<run-name>/seed<S>/fold<k>/`` (and the bench CSV
     to ``dest/bench_losses.csv``), so ``eval.py --runs <out>/runs`` regenerates every table."""
     for run in runs:
-        folder = dest / run.dataset / run.run_name / f"seed{run.seed}" / f"fold{run.fold}"
+        folder = RunId(run.dataset, run.run_name, run.seed, run.fold).folder(dest)
         folder.mkdir(parents=True, exist_ok=True)
-        for name in RUN_SMALL_FILES:
+        for name in SMALL_FILES:
             if (run.path / name).is_file():
                 shutil.copy2(run.path / name, folder / name)
     if bench_csv is not None and Path(bench_csv).is_file():

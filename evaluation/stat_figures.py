@@ -14,14 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .naming import Metric, dataset_label, order_datasets, row_label
 
 matplotlib.use("Agg")  # batch job: files only, no display
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .naming import Metric, dataset_label, order_datasets, row_label  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:
