@@ -11,6 +11,7 @@ import difflib
 
 from .abw import ABWLoss
 from .base import EPS, MAP_CHANNELS, SegLoss
+from .betti_matching import BettiMatchingLoss
 from .cldice import ClDiceLoss
 from .cross_entropy import BalancedCELoss, CELoss
 from .focal import FocalLoss
@@ -33,6 +34,7 @@ LOSSES: dict[str, type[SegLoss]] = {
     "rmi": RMILoss,
     "cldice": ClDiceLoss,
     "spw": SPWLoss,
+    "betti_matching": BettiMatchingLoss,
 }
 
 

@@ -1,0 +1,361 @@
+"""Betti matching loss (Stucki et al., "Topologically faithful image segmentation via induced
+matching of persistence barcodes", ICML 2023), MODERN_LOSSES.md §betti_matching.
+
+Official 2-D code: nstucki/Betti-matching @ 3e7eca26, ``loss_functions.py::BettiMatchingLoss`` →
+``compute_BettiMatchingLoss`` → ``BettiMatching.py::BettiMatching(...).loss()``. The suite's term is
+the authors' *training* call ``BettiMatchingLoss(relative=True, filtration='superlevel')`` (their
+``configs/*_config.yaml``: RELATIVE True, FILTRATION superlevel) on ``x = l1 − l0``:
+
+- per image, ``p = sigmoid(l1 − l0)`` (= ``softmax(logits)[:, 1]``) and ``y`` (the float target);
+- ``comp = max(p, y)`` (comparison ``'union'``);
+- each of ``p``, ``y``, ``comp`` is padded by one pixel set to its own maximum (``relative=True``) and
+  filtered by superlevel sets of the V-construction cubical complex (pixels are vertices);
+- barcodes of dims 0 and 1, image barcodes of ``p → comp`` and ``y → comp``, the two induced matchings,
+  and intervals of ``p`` and ``y`` matched when both are matched to the same interval of ``comp``;
+- loss = ``2·Σ_matched[(b−b')² + (d−d')²] + Σ_unmatched p (b−d)² + Σ_unmatched y (b−d)²``, the infinite
+  death counting as 0; the batch loss is the mean over images.
+
+Everything that decides *which* intervals exist and how they are matched is the official code's
+total order of cells, reproduced exactly (``cell_filtration``): pixel values processed by exact
+equality groups from the lowest to the highest, inside a group first the squares, then the edges,
+then the vertices, each in row-major order of the pixel that claims them (the first pixel of the
+group in row-major order that touches the cell) and, per pixel, in the official loop order. The
+index of a cell counts down from the last cell, so a low index is early in the filtration. The
+persistence pairs and the image pairs follow from that total order by the official union-find rules
+(dual union-find for dim 1 over the squares and one outer cell, primal union-find for dim 0 over
+the non-critical edges; image persistence with the births of one picture and the cells of ``comp``).
+
+Reproduced quirks (each tested):
+
+- zero-length intervals are dropped from the barcodes (``valid='positive'``: birth value strictly
+  greater than death value), but the image barcodes keep them (``valid_image='all'``), so an image
+  interval ending on a dropped interval matches nothing;
+- the relative padding takes the picture's maximum: its gradient is ``torch.max``'s, shared evenly
+  by the tied maxima of ``p``; every cell's value (and gradient) is that of the pixel that claims it;
+- an empty target (all 0) or a full one (all 1) has one bar of ``y`` (the essential one, death 0):
+  the loss is then ``2·(max p − y)²`` plus the unmatched bars of ``p``;
+- the official code runs in float32 whatever the input (its ``ValueMap`` is ``torch.zeros``, and the
+  padded picture is ``max * torch.ones(...)``). For float32 logits this module gives the official
+  values and gradients; for float64 logits it works in float64 throughout (ties then decided on
+  float64 values), which the official code cannot do, so that ``gradcheck`` can run.
+
+The barcodes are computed on CPU with numpy (the order, the boundaries, the matching) and a compact
+union-find; only the gather of the critical values is a torch op, on the logits' device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .base import SegLoss
+
+#: Marker of the infinite death of the essential dim-0 bar (a cell index is never negative).
+INF = -1
+
+# Claim slots, in the official loop order (``set_CubeMap``, construction 'V').
+_SQUARE_SLOTS = ((-1, -1), (-1, 1), (1, -1), (1, 1))  # for k in [-1,1]: for l in [-1,1]
+_EDGE_SLOTS = ((-1, 0), (0, -1), (1, 0), (0, 1))  # k=-1: vertical then horizontal; k=+1: same
+
+
+@dataclass(frozen=True)
+class CellFiltration:
+    """The official total order of the cells of one padded picture (m × n pixels).
+
+    Attributes:
+        index_map: ``(2m−1, 2n−1)`` int64, the official ``IndexMap`` (filtration index of each cell).
+        claimer: ``(num_cubes,)`` int64, flat pixel index of the pixel whose value each cell index takes.
+        values: ``(num_cubes,)`` the value of each cell index (the picture's dtype).
+        coords: ``(num_cubes,)`` int64, flat position in ``index_map`` of each cell index.
+    """
+
+    index_map: np.ndarray
+    claimer: np.ndarray
+    values: np.ndarray
+    coords: np.ndarray
+
+    @property
+    def num_cubes(self) -> int:
+        return self.claimer.size
+
+
+def _claims(picture: np.ndarray, cells_r: np.ndarray, cells_c: np.ndarray, offsets) -> tuple:
+    """Claiming pixel and slot of cells ``(cells_r, cells_c)`` whose vertices are ``cell + offset``.
+
+    A cell is claimed by the vertex pixel of lowest value (its group is processed first), ties going
+    to the first in row-major order; the slot is that cell's position in the claimer's loop.
+    """
+    n = picture.shape[1]
+    best_val = best_pix = best_slot = None
+    # Offsets are listed in row-major order of the vertices, so strict '<' keeps the first of a tie.
+    for dr, dc, slot in offsets:
+        pr, pc = (cells_r + dr) // 2, (cells_c + dc) // 2
+        val, pix = picture[pr, pc], pr * n + pc
+        if best_val is None:
+            best_val, best_pix, best_slot = val, pix, np.full(pix.shape, slot)
+            continue
+        better = val < best_val
+        best_val = np.where(better, val, best_val)
+        best_pix = np.where(better, pix, best_pix)
+        best_slot = np.where(better, slot, best_slot)
+    return best_val, best_pix, best_slot
+
+
+def _slot(dr: int, dc: int, slots) -> int:
+    """Position of the cell at offset ``(−dr, −dc)`` from its claimer in the claimer's loop."""
+    return slots.index((-dr, -dc))
+
+
+def cell_filtration(picture: np.ndarray) -> CellFiltration:
+    """Official V-construction superlevel order of a padded 2-D picture (``set_CubeMap``).
+
+    Assignment runs from the lowest pixel value up; the counter starts at the last cell and counts
+    down, so the filtration index is ``num_cubes − 1 −`` the position in the assignment sequence
+    sorted by (value ↑, type: squares, edges, vertices, claimer row-major ↑, slot ↑).
+    """
+    m, n = picture.shape
+    rows, cols = np.mgrid[0 : 2 * m - 1, 0 : 2 * n - 1]
+    rows, cols = rows.ravel(), cols.ravel()
+    odd_r, odd_c = rows % 2 == 1, cols % 2 == 1
+    kind = np.where(odd_r & odd_c, 0, np.where(odd_r ^ odd_c, 1, 2))  # 0 square, 1 edge, 2 vertex
+    value = np.empty(rows.size, dtype=picture.dtype)
+    pixel = np.empty(rows.size, dtype=np.int64)
+    slot = np.zeros(rows.size, dtype=np.int64)
+    groups = {
+        # squares: vertices up-left, up-right, down-left, down-right (row-major)
+        "square": (
+            odd_r & odd_c,
+            [(dr, dc, _slot(dr, dc, _SQUARE_SLOTS)) for dr in (-1, 1) for dc in (-1, 1)],
+        ),
+        "vertical": (odd_r & ~odd_c, [(dr, 0, _slot(dr, 0, _EDGE_SLOTS)) for dr in (-1, 1)]),
+        "horizontal": (~odd_r & odd_c, [(0, dc, _slot(0, dc, _EDGE_SLOTS)) for dc in (-1, 1)]),
+        "vertex": (~odd_r & ~odd_c, [(0, 0, 0)]),
+    }
+    for mask, offsets in groups.values():
+        value[mask], pixel[mask], slot[mask] = _claims(picture, rows[mask], cols[mask], offsets)
+    sequence = np.lexsort((slot, pixel, kind, value))  # primary key last: value
+    num_cubes = rows.size
+    index = np.empty(num_cubes, dtype=np.int64)
+    index[sequence] = num_cubes - 1 - np.arange(num_cubes)
+    coords = sequence[::-1].copy()  # cell position of index 0, 1, 2, ...
+    return CellFiltration(index.reshape(2 * m - 1, 2 * n - 1), pixel[coords], value[coords], coords)
+
+
+def _edge_boundaries(filt: CellFiltration, edges: np.ndarray, dual: bool, target: CellFiltration):
+    """Boundary cells (indices in ``target``) of ``edges`` (indices in ``filt``).
+
+    Primal: the two vertices of each edge. Dual: the two squares beside it, the outer cell
+    (index ``target.num_cubes``) where the edge lies on the border (``get_dual_boundary``).
+    """
+    big_m, big_n = filt.index_map.shape
+    r, c = np.divmod(filt.coords[edges], big_n)
+    vertical = r % 2 == 1  # (odd, even) edge: vertices above/below, squares left/right
+    if not dual:
+        dr, dc = vertical.astype(np.int64), (~vertical).astype(np.int64)
+    else:
+        dr, dc = (~vertical).astype(np.int64), vertical.astype(np.int64)
+    ends = []
+    for sign in (-1, 1):
+        rr, cc = r + sign * dr, c + sign * dc
+        inside = (rr >= 0) & (rr < big_m) & (cc >= 0) & (cc < big_n)
+        idx = np.full(edges.shape, target.num_cubes, dtype=np.int64)
+        idx[inside] = target.index_map[rr[inside], cc[inside]]
+        ends.append(idx)
+    return ends[0], ends[1]
+
+
+def elder_merges(num_nodes: int, ends_a: np.ndarray, ends_b: np.ndarray, keep_max: bool) -> np.ndarray:
+    """Union-find over edges in the given order; the dying birth of each merging edge, else −1.
+
+    Births are node ids: a component's birth is its minimum id (``keep_max=False``, primal ``UnionFind``)
+    or its maximum id (``keep_max=True``, ``UnionFind(dual=True)``); a merge kills the other birth
+    (``max`` of the two births, resp. ``min``). Each root is its component's birth, so the tree shape
+    (union by rank in the official code) cannot change the result.
+    """
+    parent = list(range(num_nodes))
+    dying = [-1] * len(ends_a)
+    for k, (x, y) in enumerate(zip(ends_a.tolist(), ends_b.tolist())):
+        while parent[x] != x:
+            parent[x] = x = parent[parent[x]]
+        while parent[y] != y:
+            parent[y] = y = parent[parent[y]]
+        if x == y:
+            continue
+        if (x < y) == keep_max:
+            x, y = y, x  # now x survives, y dies
+        parent[y] = x
+        dying[k] = y
+    return np.asarray(dying, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Barcode:
+    """Valid intervals of one picture (``CubicalPersistence`` with ``get_critical_edges=True``).
+
+    ``intervals[d]`` is an ``(k, 2)`` int64 array of (birth index, death index), ``INF`` for the
+    essential death, in the official list order. ``critical`` are the edges that kill a square
+    (decreasing index), ``non_critical`` the others (increasing index).
+    """
+
+    intervals: tuple[np.ndarray, np.ndarray]
+    critical: np.ndarray
+    non_critical: np.ndarray
+
+
+def _valid(filt: CellFiltration, births: np.ndarray, deaths: np.ndarray) -> np.ndarray:
+    """``valid='positive'`` for a superlevel filtration: value(birth) > value(death)."""
+    return filt.values[births] > filt.values[deaths]
+
+
+def barcode(filt: CellFiltration) -> Barcode:
+    """Barcodes of dims 0 and 1 (``compute_dim1`` then ``compute_dim0``)."""
+    big_m, big_n = filt.index_map.shape
+    r, c = np.divmod(filt.coords, big_n)
+    edges = np.flatnonzero((r + c) % 2 == 1)  # cell indices of the edges, increasing
+    down = edges[::-1]
+    a, b = _edge_boundaries(filt, down, True, filt)
+    dying = elder_merges(filt.num_cubes + 1, a, b, keep_max=True)
+    merged = dying >= 0
+    critical, squares = down[merged], dying[merged]
+    keep = _valid(filt, critical, squares)
+    dim1 = np.stack([critical[keep], squares[keep]], axis=1)
+    non_critical = down[~merged][::-1]
+    a, b = _edge_boundaries(filt, non_critical, False, filt)
+    dying = elder_merges(filt.num_cubes, a, b, keep_max=False)
+    merged = dying >= 0
+    births, deaths = dying[merged], non_critical[merged]
+    keep = _valid(filt, births, deaths)
+    dim0 = np.concatenate([[[0, INF]], np.stack([births[keep], deaths[keep]], axis=1)]).astype(np.int64)
+    return Barcode((dim0, dim1), critical, non_critical)
+
+
+def image_intervals(filt: CellFiltration, bars: Barcode, filt_comp: CellFiltration, bars_comp: Barcode):
+    """Image barcodes of ``picture → comp`` (``ImagePersistence(use_UnionFind=True)``, all intervals).
+
+    Dim 0: births of ``picture``, the non-critical edges of ``comp`` in ``comp``'s order.
+    Dim 1: the critical edges of ``picture`` in its order, squares (births) of ``comp``.
+    """
+    a, b = _edge_boundaries(filt_comp, bars_comp.non_critical, False, filt)
+    dying = elder_merges(filt.num_cubes, a, b, keep_max=False)
+    merged = dying >= 0
+    dim0 = np.concatenate([[[0, INF]], np.stack([dying[merged], bars_comp.non_critical[merged]], axis=1)])
+    a, b = _edge_boundaries(filt, bars.critical, True, filt_comp)
+    dying = elder_merges(filt_comp.num_cubes + 1, a, b, keep_max=True)
+    merged = dying >= 0
+    dim1 = np.stack([bars.critical[merged], dying[merged]], axis=1)
+    return dim0.astype(np.int64), dim1.astype(np.int64)
+
+
+def induced_matching(image: np.ndarray, bars: np.ndarray, bars_comp: np.ndarray) -> dict[int, int]:
+    """``InducedMatching``: image interval (a, b) matches the bar of ``picture`` born at ``a`` and the
+    bar of ``comp`` dying at ``b`` when both exist. Returns {row in ``bars_comp``: row in ``bars``}.
+    """
+    by_birth = {int(v): i for i, v in enumerate(bars[:, 0])}
+    by_death = {int(v): i for i, v in enumerate(bars_comp[:, 1])}
+    matched = {}
+    for birth, death in image.tolist():
+        i, j = by_birth.get(birth), by_death.get(death)
+        if i is not None and j is not None:
+            matched[j] = i
+    return matched
+
+
+@dataclass(frozen=True)
+class Matching:
+    """Per dim: matched rows ``(k, 2)`` (row in the bars of ``p``, row in the bars of ``y``) and bars."""
+
+    matched: tuple[np.ndarray, np.ndarray]
+    bars_p: tuple[np.ndarray, np.ndarray]
+    bars_y: tuple[np.ndarray, np.ndarray]
+
+
+def betti_matching(
+    picture_p: np.ndarray, picture_y: np.ndarray
+) -> tuple[Matching, CellFiltration, CellFiltration]:
+    """``BettiMatching(p, y, comparison='union', filtration='superlevel', construction='V')`` on
+    already padded pictures; returns the matching and the filtrations of ``p`` and ``y``.
+    """
+    filts = [cell_filtration(pic) for pic in (picture_p, picture_y)]
+    # comp = max(p, y) of the *unpadded* pictures, padded with its own maximum
+    comp = pad_with_max(np.maximum(picture_p[1:-1, 1:-1], picture_y[1:-1, 1:-1]))
+    filt_comp = cell_filtration(comp)
+    bars = [barcode(f) for f in filts]
+    bars_comp = barcode(filt_comp)
+    images = [image_intervals(f, b, filt_comp, bars_comp) for f, b in zip(filts, bars)]
+    matched = []
+    for dim in (0, 1):
+        via_p = induced_matching(images[0][dim], bars[0].intervals[dim], bars_comp.intervals[dim])
+        via_y = induced_matching(images[1][dim], bars[1].intervals[dim], bars_comp.intervals[dim])
+        pairs = [(i, via_y[j]) for j, i in via_p.items() if j in via_y]
+        matched.append(np.asarray(pairs, dtype=np.int64).reshape(-1, 2))
+    return Matching(tuple(matched), bars[0].intervals, bars[1].intervals), filts[0], filts[1]
+
+
+def pad_with_max(picture: np.ndarray) -> np.ndarray:
+    """``relative=True``: a one-pixel frame set to the picture's maximum."""
+    return np.pad(picture, 1, constant_values=picture.max())
+
+
+def pad_with_max_torch(picture: torch.Tensor) -> torch.Tensor:
+    """The official padding as torch ops, ``max * ones`` then the interior: the frame's gradient goes
+    through ``torch.max`` (shared evenly by tied maxima)."""
+    m, n = picture.shape
+    padded = torch.max(picture) * torch.ones((m + 2, n + 2), dtype=picture.dtype, device=picture.device)
+    padded[1:-1, 1:-1] = picture
+    return padded
+
+
+def _bar_values(
+    values: torch.Tensor, filt: CellFiltration, bars: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Birth and death values of ``bars`` gathered from the padded picture (``INF`` death → 0)."""
+    births = torch.as_tensor(filt.claimer[bars[:, 0]], device=values.device)
+    deaths = torch.as_tensor(filt.claimer[np.maximum(bars[:, 1], 0)], device=values.device)
+    death_values = values[deaths] * torch.as_tensor(bars[:, 1] != INF, device=values.device)
+    return values[births], death_values
+
+
+def betti_matching_loss_image(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``BettiMatching(p, y, relative=True, ...).loss()`` of one ``(H, W)`` image, differentiable in ``p``."""
+    padded_p, padded_y = pad_with_max_torch(p), pad_with_max_torch(y)
+    with torch.no_grad():
+        pic_p = padded_p.detach().cpu().numpy()
+        pic_y = padded_y.detach().cpu().numpy()
+    match, filt_p, filt_y = betti_matching(pic_p, pic_y)
+    flat_p, flat_y = padded_p.reshape(-1), padded_y.reshape(-1)
+    total = p.new_zeros(())
+    for dim in (0, 1):
+        bp, dp = _bar_values(flat_p, filt_p, match.bars_p[dim])
+        by, dy = _bar_values(flat_y, filt_y, match.bars_y[dim])
+        i, j = (torch.as_tensor(match.matched[dim][:, k], device=p.device) for k in (0, 1))
+        unmatched_p = torch.ones(bp.shape[0], dtype=torch.bool, device=p.device)
+        unmatched_p[i] = False
+        unmatched_y = torch.ones(by.shape[0], dtype=torch.bool, device=p.device)
+        unmatched_y[j] = False
+        total = total + 2 * ((bp[i] - by[j]) ** 2 + (dp[i] - dy[j]) ** 2).sum()
+        total = total + ((bp - dp)[unmatched_p] ** 2).sum() + ((by - dy)[unmatched_y] ** 2).sum()
+    return total
+
+
+class BettiMatchingLoss(SegLoss):
+    """Betti matching loss (Stucki et al., ICML 2023; nstucki/Betti-matching @ 3e7eca26,
+    ``loss_functions.py::BettiMatchingLoss(relative=True, filtration='superlevel')``).
+
+    ``loss(logits, target)``: mean over images of the Betti matching loss of ``p = sigmoid(l1 − l0)``
+    (the official input transform; equal to ``softmax(logits)[:, 1]``) against the target. Needs no
+    maps: the barcodes are computed from ``p`` and the target on CPU. Only the superlevel filtration
+    with relative padding and union comparison (the authors' training setting) is implemented.
+    """
+
+    required_maps = ()
+
+    def compute(
+        self, logits: torch.Tensor, target: torch.Tensor, maps: Mapping[str, torch.Tensor]
+    ) -> torch.Tensor:
+        p = torch.sigmoid(logits[:, 1] - logits[:, 0])
+        y = target.to(p.dtype)
+        losses = [betti_matching_loss_image(p[b], y[b]) for b in range(p.shape[0])]
+        return torch.stack(losses).mean()
