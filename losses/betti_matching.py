@@ -111,6 +111,30 @@ def _slot(dr: int, dc: int, slots) -> int:
     return slots.index((-dr, -dc))
 
 
+def _assignment_sequence(
+    picture: np.ndarray, pixel: np.ndarray, kind: np.ndarray, slot: np.ndarray
+) -> np.ndarray:
+    """Cells in the official assignment order: (value ↑, kind, claimer row-major ↑, slot ↑).
+
+    Same order as ``np.lexsort((slot, pixel, kind, value))``, without sorting the cells: the pixels
+    are sorted once (stable, so row-major inside a tie), each pixel's claimed cells are laid out as
+    (4 squares, 4 edges, 1 vertex) by slot, and a stable sort by (tie group, kind) only reorders
+    inside tie groups (already sorted runs elsewhere).
+    """
+    flat = picture.ravel()
+    pixel_order = np.argsort(flat, kind="stable")
+    sorted_values = flat[pixel_order]
+    group = np.cumsum(np.r_[True, sorted_values[1:] != sorted_values[:-1]]) - 1
+    position = np.empty(flat.size, dtype=np.int64)
+    position[pixel_order] = np.arange(flat.size)
+    column = np.where(kind == 0, slot, np.where(kind == 1, 4 + slot, 8))
+    table = np.full(9 * flat.size, -1, dtype=np.int64)
+    table[9 * position[pixel] + column] = np.arange(pixel.size)
+    cells = table[table >= 0]
+    key = group[position[pixel[cells]]] * 3 + kind[cells]
+    return cells[np.argsort(key, kind="stable")]
+
+
 def cell_filtration(picture: np.ndarray) -> CellFiltration:
     """Official V-construction superlevel order of a padded 2-D picture (``set_CubeMap``).
 
@@ -138,7 +162,7 @@ def cell_filtration(picture: np.ndarray) -> CellFiltration:
     }
     for mask, offsets in groups.values():
         value[mask], pixel[mask], slot[mask] = _claims(picture, rows[mask], cols[mask], offsets)
-    sequence = np.lexsort((slot, pixel, kind, value))  # primary key last: value
+    sequence = _assignment_sequence(picture, pixel, kind, slot)
     num_cubes = rows.size
     index = np.empty(num_cubes, dtype=np.int64)
     index[sequence] = num_cubes - 1 - np.arange(num_cubes)
@@ -235,9 +259,11 @@ def elder_merges(num_nodes: int, ends_a: np.ndarray, ends_b: np.ndarray, keep_ma
     live = np.arange(ends_a.size)
     nodes = np.arange(num_nodes)  # original id of each current node (increasing: order kept)
     while live.size > 256:
-        used, inverse = np.unique(np.concatenate([ends_a, ends_b]), return_inverse=True)
-        nodes, num_nodes = nodes[used], used.size
-        ends_a, ends_b = inverse[: live.size], inverse[live.size :]
+        used = np.zeros(num_nodes, dtype=bool)
+        used[ends_a], used[ends_b] = True, True
+        new_id = np.cumsum(used) - 1  # renumbering that keeps the order of the ids
+        nodes, num_nodes = nodes[used], int(used.sum())
+        ends_a, ends_b = new_id[ends_a], new_id[ends_b]
         loser = _apparent_losers(num_nodes, ends_a, ends_b, keep_max)
         apparent = loser >= 0
         if apparent.sum() < live.size // 8:
