@@ -45,6 +45,7 @@ union-find; only the gather of the critical values is a torch op, on the logits'
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -58,9 +59,78 @@ from .base import SegLoss
 #: Marker of the infinite death of the essential dim-0 bar (a cell index is never negative).
 INF = -1
 
-# Claim slots, in the official loop order (``set_CubeMap``, construction 'V').
+# Claim slots, in the official loop order (``set_CubeMap``, construction 'V'), as (k, l) offsets.
 _SQUARE_SLOTS = ((-1, -1), (-1, 1), (1, -1), (1, 1))  # for k in [-1,1]: for l in [-1,1]
 _EDGE_SLOTS = ((-1, 0), (0, -1), (1, 0), (0, 1))  # k=-1: vertical then horizontal; k=+1: same
+
+
+@dataclass(frozen=True)
+class CubicalGrid:
+    """Geometry of the V-construction complex of an m × n picture, shared by every picture of
+    that shape: cells are numbered by their flat position in the ``(2m−1) × (2n−1)`` cell grid.
+
+    Attributes:
+        kind: per position, 0 square, 1 edge, 2 vertex.
+        square_pos, square_pix: positions of the squares and their four pixels (row-major).
+        edge_pos, edge_pix, edge_slots: positions of the edges, their two pixels (row-major) and
+            the slot of the edge in the loop of each of them.
+        vertex_pos: positions of the vertices (pixel ``k`` is the ``k``-th vertex).
+        primal_ends: per position, the two vertex positions of an edge (``get_boundary``).
+        dual_ends: per position, the two square positions beside an edge, ``size`` standing for the
+            outer cell (``get_dual_boundary``).
+    """
+
+    size: int
+    kind: np.ndarray
+    square_pos: np.ndarray
+    square_pix: np.ndarray
+    edge_pos: np.ndarray
+    edge_pix: np.ndarray
+    edge_slots: np.ndarray
+    vertex_pos: np.ndarray
+    primal_ends: np.ndarray
+    dual_ends: np.ndarray
+
+
+@functools.lru_cache(maxsize=8)
+def cubical_grid(m: int, n: int) -> CubicalGrid:
+    """The :class:`CubicalGrid` of an ``m × n`` picture (cached per shape)."""
+    big_m, big_n = 2 * m - 1, 2 * n - 1
+    rows, cols = np.divmod(np.arange(big_m * big_n), big_n)
+    odd_r, odd_c = rows % 2 == 1, cols % 2 == 1
+    kind = np.where(odd_r & odd_c, 0, np.where(odd_r ^ odd_c, 1, 2))
+
+    def pixels(where, offsets):
+        return np.stack(
+            [((rows[where] + dr) // 2) * n + (cols[where] + dc) // 2 for dr, dc in offsets], axis=1
+        )
+
+    square_pos, edge_pos = np.flatnonzero(kind == 0), np.flatnonzero(kind == 1)
+    vertical = odd_r[edge_pos]  # (odd, even): pixels above/below, squares left/right
+    up_down, left_right = pixels(edge_pos, [(-1, 0), (1, 0)]), pixels(edge_pos, [(0, -1), (0, 1)])
+    # slot of the edge in its pixel's loop (_EDGE_SLOTS): below the upper pixel = 2, above the
+    # lower one = 0; right of the left pixel = 3, left of the right one = 1
+    slots = np.where(vertical[:, None], [[2, 0]], [[3, 1]])
+    primal, dual = np.zeros((big_m * big_n, 2), np.int64), np.zeros((big_m * big_n, 2), np.int64)
+    r, c = rows[edge_pos], cols[edge_pos]
+    step_r, step_c = vertical.astype(np.int64), (~vertical).astype(np.int64)
+    for k, sign in enumerate((-1, 1)):
+        primal[edge_pos, k] = (r + sign * step_r) * big_n + c + sign * step_c
+        rr, cc = r + sign * step_c, c + sign * step_r
+        inside = (rr >= 0) & (rr < big_m) & (cc >= 0) & (cc < big_n)
+        dual[edge_pos, k] = np.where(inside, rr * big_n + cc, big_m * big_n)
+    return CubicalGrid(
+        size=big_m * big_n,
+        kind=kind,
+        square_pos=square_pos,
+        square_pix=pixels(square_pos, [(-1, -1), (-1, 1), (1, -1), (1, 1)]),
+        edge_pos=edge_pos,
+        edge_pix=np.where(vertical[:, None], up_down, left_right),
+        edge_slots=slots,
+        vertex_pos=np.flatnonzero(kind == 2),
+        primal_ends=primal,
+        dual_ends=dual,
+    )
 
 
 @dataclass(frozen=True)
@@ -72,47 +142,36 @@ class CellFiltration:
         claimer: ``(num_cubes,)`` int64, flat pixel index of the pixel whose value each cell index takes.
         values: ``(num_cubes,)`` the value of each cell index (the picture's dtype).
         coords: ``(num_cubes,)`` int64, flat position in ``index_map`` of each cell index.
+        grid: the shape's :class:`CubicalGrid`.
     """
 
     index_map: np.ndarray
     claimer: np.ndarray
     values: np.ndarray
     coords: np.ndarray
+    grid: CubicalGrid
 
     @property
     def num_cubes(self) -> int:
         return self.claimer.size
 
+    @functools.cached_property
+    def index_with_outer(self) -> np.ndarray:
+        """Flat ``index_map`` with one more entry, ``num_cubes``, for the outer cell."""
+        return np.append(self.index_map.ravel(), self.num_cubes)
 
-def _claims(picture: np.ndarray, cells_r: np.ndarray, cells_c: np.ndarray, offsets) -> tuple:
-    """Claiming pixel and slot of cells ``(cells_r, cells_c)`` whose vertices are ``cell + offset``.
 
-    A cell is claimed by the vertex pixel of lowest value (its group is processed first), ties going
-    to the first in row-major order; the slot is that cell's position in the claimer's loop.
+def _claims(flat: np.ndarray, pix: np.ndarray) -> np.ndarray:
+    """Column of the claiming pixel among each row of ``pix`` (pixels in row-major order).
+
+    A cell is claimed by its pixel of lowest value (its group is processed first), ties going to the
+    first in row-major order (``np.argmin`` returns the first minimum).
     """
-    n = picture.shape[1]
-    best_val = best_pix = best_slot = None
-    # Offsets are listed in row-major order of the vertices, so strict '<' keeps the first of a tie.
-    for dr, dc, slot in offsets:
-        pr, pc = (cells_r + dr) // 2, (cells_c + dc) // 2
-        val, pix = picture[pr, pc], pr * n + pc
-        if best_val is None:
-            best_val, best_pix, best_slot = val, pix, np.full(pix.shape, slot)
-            continue
-        better = val < best_val
-        best_val = np.where(better, val, best_val)
-        best_pix = np.where(better, pix, best_pix)
-        best_slot = np.where(better, slot, best_slot)
-    return best_val, best_pix, best_slot
-
-
-def _slot(dr: int, dc: int, slots) -> int:
-    """Position of the cell at offset ``(−dr, −dc)`` from its claimer in the claimer's loop."""
-    return slots.index((-dr, -dc))
+    return np.argmin(flat[pix], axis=1)
 
 
 def _assignment_sequence(
-    picture: np.ndarray, pixel: np.ndarray, kind: np.ndarray, slot: np.ndarray
+    flat: np.ndarray, pixel: np.ndarray, kind: np.ndarray, slot: np.ndarray
 ) -> np.ndarray:
     """Cells in the official assignment order: (value ↑, kind, claimer row-major ↑, slot ↑).
 
@@ -121,7 +180,6 @@ def _assignment_sequence(
     (4 squares, 4 edges, 1 vertex) by slot, and a stable sort by (tie group, kind) only reorders
     inside tie groups (already sorted runs elsewhere).
     """
-    flat = picture.ravel()
     pixel_order = np.argsort(flat, kind="stable")
     sorted_values = flat[pixel_order]
     group = np.cumsum(np.r_[True, sorted_values[1:] != sorted_values[:-1]]) - 1
@@ -140,34 +198,28 @@ def cell_filtration(picture: np.ndarray) -> CellFiltration:
 
     Assignment runs from the lowest pixel value up; the counter starts at the last cell and counts
     down, so the filtration index is ``num_cubes − 1 −`` the position in the assignment sequence
-    sorted by (value ↑, type: squares, edges, vertices, claimer row-major ↑, slot ↑).
+    sorted by (value ↑, type: squares, edges, vertices, claimer row-major ↑, slot ↑). Slots follow
+    the official loops: squares ``for k in [-1,1]: for l in [-1,1]``, edges per ``k`` the vertical
+    one then the horizontal one.
     """
-    m, n = picture.shape
-    rows, cols = np.mgrid[0 : 2 * m - 1, 0 : 2 * n - 1]
-    rows, cols = rows.ravel(), cols.ravel()
-    odd_r, odd_c = rows % 2 == 1, cols % 2 == 1
-    kind = np.where(odd_r & odd_c, 0, np.where(odd_r ^ odd_c, 1, 2))  # 0 square, 1 edge, 2 vertex
-    value = np.empty(rows.size, dtype=picture.dtype)
-    pixel = np.empty(rows.size, dtype=np.int64)
-    slot = np.zeros(rows.size, dtype=np.int64)
-    groups = {
-        # squares: vertices up-left, up-right, down-left, down-right (row-major)
-        "square": (
-            odd_r & odd_c,
-            [(dr, dc, _slot(dr, dc, _SQUARE_SLOTS)) for dr in (-1, 1) for dc in (-1, 1)],
-        ),
-        "vertical": (odd_r & ~odd_c, [(dr, 0, _slot(dr, 0, _EDGE_SLOTS)) for dr in (-1, 1)]),
-        "horizontal": (~odd_r & odd_c, [(0, dc, _slot(0, dc, _EDGE_SLOTS)) for dc in (-1, 1)]),
-        "vertex": (~odd_r & ~odd_c, [(0, 0, 0)]),
-    }
-    for mask, offsets in groups.values():
-        value[mask], pixel[mask], slot[mask] = _claims(picture, rows[mask], cols[mask], offsets)
-    sequence = _assignment_sequence(picture, pixel, kind, slot)
-    num_cubes = rows.size
-    index = np.empty(num_cubes, dtype=np.int64)
-    index[sequence] = num_cubes - 1 - np.arange(num_cubes)
+    grid = cubical_grid(*picture.shape)
+    flat = picture.ravel()
+    pixel = np.empty(grid.size, dtype=np.int64)
+    slot = np.zeros(grid.size, dtype=np.int64)
+    col = _claims(flat, grid.square_pix)
+    pixel[grid.square_pos] = np.take_along_axis(grid.square_pix, col[:, None], 1)[:, 0]
+    slot[grid.square_pos] = 3 - col  # pixel up-left (col 0) has the square at (+1, +1): slot 3
+    col = _claims(flat, grid.edge_pix)
+    pixel[grid.edge_pos] = np.take_along_axis(grid.edge_pix, col[:, None], 1)[:, 0]
+    slot[grid.edge_pos] = np.take_along_axis(grid.edge_slots, col[:, None], 1)[:, 0]
+    pixel[grid.vertex_pos] = np.arange(flat.size)
+    sequence = _assignment_sequence(flat, pixel, grid.kind, slot)
+    index = np.empty(grid.size, dtype=np.int64)
+    index[sequence] = grid.size - 1 - np.arange(grid.size)
     coords = sequence[::-1].copy()  # cell position of index 0, 1, 2, ...
-    return CellFiltration(index.reshape(2 * m - 1, 2 * n - 1), pixel[coords], value[coords], coords)
+    claimer = pixel[coords]
+    shape = (2 * picture.shape[0] - 1, 2 * picture.shape[1] - 1)
+    return CellFiltration(index.reshape(shape), claimer, flat[claimer], coords, grid)
 
 
 def _edge_boundaries(filt: CellFiltration, edges: np.ndarray, dual: bool, target: CellFiltration):
@@ -176,21 +228,9 @@ def _edge_boundaries(filt: CellFiltration, edges: np.ndarray, dual: bool, target
     Primal: the two vertices of each edge. Dual: the two squares beside it, the outer cell
     (index ``target.num_cubes``) where the edge lies on the border (``get_dual_boundary``).
     """
-    big_m, big_n = filt.index_map.shape
-    r, c = np.divmod(filt.coords[edges], big_n)
-    vertical = r % 2 == 1  # (odd, even) edge: vertices above/below, squares left/right
-    if not dual:
-        dr, dc = vertical.astype(np.int64), (~vertical).astype(np.int64)
-    else:
-        dr, dc = (~vertical).astype(np.int64), vertical.astype(np.int64)
-    ends = []
-    for sign in (-1, 1):
-        rr, cc = r + sign * dr, c + sign * dc
-        inside = (rr >= 0) & (rr < big_m) & (cc >= 0) & (cc < big_n)
-        idx = np.full(edges.shape, target.num_cubes, dtype=np.int64)
-        idx[inside] = target.index_map[rr[inside], cc[inside]]
-        ends.append(idx)
-    return ends[0], ends[1]
+    ends = (filt.grid.dual_ends if dual else filt.grid.primal_ends)[filt.coords[edges]]
+    lookup = target.index_with_outer
+    return lookup[ends[:, 0]], lookup[ends[:, 1]]
 
 
 def _union_find(num_nodes: int, ends_a: list, ends_b: list, keep_max: bool) -> list:
@@ -299,9 +339,7 @@ def _valid(filt: CellFiltration, births: np.ndarray, deaths: np.ndarray) -> np.n
 
 def barcode(filt: CellFiltration) -> Barcode:
     """Barcodes of dims 0 and 1 (``compute_dim1`` then ``compute_dim0``)."""
-    big_m, big_n = filt.index_map.shape
-    r, c = np.divmod(filt.coords, big_n)
-    edges = np.flatnonzero((r + c) % 2 == 1)  # cell indices of the edges, increasing
+    edges = np.flatnonzero(filt.grid.kind[filt.coords] == 1)  # cell indices of the edges, increasing
     # Apparent dim-0 deaths are negative edges, never critical: the dual pass may skip them.
     a, b = _edge_boundaries(filt, edges, False, filt)
     negative = _apparent_losers(filt.num_cubes, a, b, keep_max=False)[::-1] >= 0
