@@ -39,8 +39,17 @@ Reproduced quirks (each tested):
   values and gradients; for float64 logits it works in float64 throughout (ties then decided on
   float64 values), which the official code cannot do, so that ``gradcheck`` can run.
 
-The barcodes are computed on CPU with numpy (the order, the boundaries, the matching) and a compact
-union-find; only the gather of the critical values is a torch op, on the logits' device.
+The barcodes are computed on CPU with numpy (the order, the boundaries, the matching); the
+union-find first contracts the "apparent" deaths with ``scipy.sparse.csgraph.connected_components``
+and runs a Python loop only on the few edges left (``elder_merges``). Only the gather of the critical
+values is a torch op, on the logits' device. gudhi and cripser are not used: their pairings follow
+their own tie order, and the official matching depends on the official one (MODERN_LOSSES.md
+§betti_matching). Cost, one CPU thread, forward+backward: ≈0.08 s CPU time at 2×64² (official code
+≈5 s), ≈0.6 s at 2×256², ≈2.8 s at 2×512² (a few hundred times cross-entropy: numpy passes over
+the ≈1M cells of each of the three pictures of every image).
+
+Official recipe (``loss_functions.py::DiceBettiMatchingLoss``, ``configs/*_config.yaml``):
+MONAI 1.0 ``DiceLoss(sigmoid=True)`` (per image, smooth 1e-5) + ALPHA 0.5 × this term.
 """
 
 from __future__ import annotations
