@@ -291,6 +291,16 @@ def test_value_and_gradient_equal_literal_oracle_float32(kind, seed):
     torch.testing.assert_close(g_fast, g_ref, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("kind", ["random", "ties", "binary"])
+def test_larger_image_equals_literal_oracle(kind):
+    """20×20: thousands of edges, so ``elder_merges`` runs several contraction rounds."""
+    x, target = case(kind, 7, h=20, w=20)
+    v_fast, g_fast = value_and_grad(BettiMatchingLoss(), x[:1], target[:1])
+    v_ref, g_ref = value_and_grad(oracle_loss, x[:1], target[:1])
+    torch.testing.assert_close(v_fast, v_ref, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(g_fast, g_ref, rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.parametrize("kind", ["random", "ties"])
 def test_float64_follows_the_same_rules_in_float64(kind):
     x, target = case(kind, 5)
