@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from data.registry import DATASETS
+from losses.recipes import recipe_labels
 
 #: Table 1 rows in the paper's order: (run name, label). The label-only SPW variant is the
 #: project's extra row (PAPER_SPEC §2: which variant made the paper's table is unknown).
@@ -29,7 +30,7 @@ PAPER_ROWS: tuple[tuple[str, str], ...] = (
 )
 #: Run folders written before class-balanced CE was renamed ``balanced_ce`` are named ``bce``
 #: (the paper's row name, still accepted by ``build_loss``); they print as the same row.
-ROW_LABELS: dict[str, str] = {**dict(PAPER_ROWS), "bce": "BCE"}
+ROW_LABELS: dict[str, str] = {**dict(PAPER_ROWS), "bce": "BCE", **recipe_labels()}
 SPW_RUN = "spw"
 CE_RUN = "ce"
 

@@ -154,12 +154,22 @@ def table1_grid(frame: pd.DataFrame, datasets: list[str]) -> tuple[list[str], li
     return header, rows
 
 
+def runs_per_cell(runs: pd.DataFrame) -> str:
+    """``"9 (3 seeds × 3 folds)"``-style counts of the cells' runs, one entry per distinct count."""
+    parts = []
+    for n_runs, n_seeds in sorted(set(zip(runs["n_runs"], runs["n_seeds"]))):
+        folds = n_runs / n_seeds if n_seeds else 0
+        shape = f"{n_seeds} seed{'s' if n_seeds != 1 else ''} × {folds:g} folds" if float(folds).is_integer() else "unbalanced"
+        parts.append(f"{n_runs} ({shape})")
+    return ", ".join(parts)
+
+
 def table1_caption(frame: pd.DataFrame) -> str:
     runs = frame.loc[frame["n_runs"] > 0]
     seeds = sorted(set(runs["n_seeds"])) if not runs.empty else [0]
     spread = "over folds" if seeds == [1] else "over all fold×seed runs (seeds pooled)"
     return (f"Table 1: per-run mean over test images, then mean ± std (population, ddof=0) {spread}; "
-            f"runs per cell: {', '.join(str(n) for n in sorted(set(runs['n_runs'])))}. "
+            f"runs per cell: {runs_per_cell(runs)}. "
             f"Best in bold, second underlined (VI: lower is better; others: higher). {MISSING} = no finished run.")
 
 

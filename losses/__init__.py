@@ -12,6 +12,7 @@ from common.names import did_you_mean
 
 from .abw import ABWLoss
 from .base import EPS, MAP_CHANNELS, SegLoss
+from .betti_matching import BettiMatchingLoss
 from .boundary import BoundaryLoss, BoundaryTermLoss
 from .cbdice import CbDiceLoss
 from .clce import ClCELoss
@@ -48,6 +49,7 @@ LOSSES: dict[str, type[SegLoss]] = {
     "skeleton_recall": SkeletonRecallLoss,
     "clce": ClCELoss,
     "cbdice": CbDiceLoss,
+    "betti_matching": BettiMatchingLoss,
 }
 
 

@@ -20,6 +20,13 @@ RECIPES: dict[str, str] = {
 }
 
 
+def recipe_labels() -> dict[str, str]:
+    """Canonical run name → label of every recipe (registered or not)."""
+    from .spec import canonical, parse_spec
+
+    return {canonical(parse_spec(spec)): label for label, spec in RECIPES.items()}
+
+
 def recipe_rows(registered) -> dict[str, str]:
     """Recipes whose every term is registered: canonical run name → label."""
     from .spec import canonical, parse_spec

@@ -211,3 +211,13 @@ def test_bench_stamp_names_the_environment_not_the_per_row_timings():
     assert "min_ms" not in text and "3.5" not in text
     # a constant column once; a mixed one shows both values, so mixed machines stay visible
     assert "device_name=AMD EPYC" in text and "threads=1; 2" in text
+
+
+def test_table1_caption_states_seeds_times_folds():
+    import pandas as pd
+
+    from evaluation.tables import table1_caption
+
+    frame = pd.DataFrame({"n_runs": [9, 9, 3, 0], "n_seeds": [3, 3, 1, 0]})
+    caption = table1_caption(frame)
+    assert "runs per cell: 3 (1 seed × 3 folds), 9 (3 seeds × 3 folds)." in caption
