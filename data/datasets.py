@@ -6,7 +6,7 @@
 bool (H,W) where the data set has one, and each requested map float32 (C,H,W) (``wce``:
 (1,H,W)).
 
-Augmentation (PAPER_SPEC §4.5): random crop where the data set has one, horizontal and
+Augmentation (docs/METHOD.md §4.5): random crop where the data set has one, horizontal and
 vertical flips with p = 0.5 each, drawn once per sample and applied jointly to image,
 target, fov and maps. It uses torchvision's v2 transforms: tv_tensors mark the image as an
 image and every per-pixel map as a ``Mask``, so one transform call moves all of them

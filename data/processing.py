@@ -1,4 +1,4 @@
-"""Pure functions that turn raw samples into the processed form (PAPER_SPEC §4.2-§4.5).
+"""Pure functions that turn raw samples into the processed form (docs/METHOD.md §4.2-§4.5).
 
 No file access here: padding, label construction per data set, dataset statistics, class
 weights and seeded splits, each a small function of arrays.
@@ -12,7 +12,7 @@ import numpy as np
 
 from data import DataError
 
-#: Every processed image side is a multiple of this (PAPER_SPEC §4.3; the U-Net pools 5 times).
+#: Every processed image side is a multiple of this (docs/METHOD.md §4.3; the U-Net pools 5 times).
 PAD_MULTIPLE = 32
 
 Padding = tuple[tuple[int, int], tuple[int, int]]
@@ -21,7 +21,7 @@ Padding = tuple[tuple[int, int], tuple[int, int]]
 def centred_padding(size: tuple[int, int], multiple: int = PAD_MULTIPLE) -> Padding:
     """Padding ``((top, bottom), (left, right))`` that brings ``size`` (H, W) to a multiple.
 
-    Centred as PAPER_SPEC §4.3: floor half before, the rest after (DRIVE 584x565 ->
+    Centred as docs/METHOD.md §4.3: floor half before, the rest after (DRIVE 584x565 ->
     ((12, 12), (5, 6)) -> 608x576).
     """
     out = []
@@ -195,7 +195,7 @@ def channel_moments(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dataset_mean_std(moments: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Dataset statistics from per-image moments (PAPER_SPEC §4.3), float64 ``(C,)`` each.
+    """Dataset statistics from per-image moments (docs/METHOD.md §4.3), float64 ``(C,)`` each.
 
     mean = mean_i(mean_i); std = sqrt(mean_i(std_i^2 + (mean_i - mean)^2)). Every image
     counts once, whatever its size (the paper-time code averaged per image).
@@ -210,7 +210,7 @@ def dataset_mean_std(moments: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.n
 
 
 def class_weights(mask: np.ndarray) -> tuple[float, float]:
-    """Per-image class weights (c0, c1) of a binary mask (PAPER_SPEC §4.4).
+    """Per-image class weights (c0, c1) of a binary mask (docs/METHOD.md §4.4).
 
     c = (n0, n1) / min(n0, n1); c <- sum(c) - c: the majority class gets 1, the minority
     n_major / n_minor. A one-class mask gets (1, 1) (the formula would divide by zero).
@@ -228,7 +228,7 @@ def class_weights(mask: np.ndarray) -> tuple[float, float]:
 
 
 def make_splits(num_samples: int, seed: int, n_folds: int = 3, val_fraction: float = 0.2) -> list[dict]:
-    """Seeded k-fold splits with a train/validation split inside each fold (PAPER_SPEC §4.5).
+    """Seeded k-fold splits with a train/validation split inside each fold (docs/METHOD.md §4.5).
 
     ``KFold(3, shuffle=True, random_state=seed)`` over the sample indices, then
     ``train_test_split(train_part, test_size=0.2, random_state=seed)``. Returns one

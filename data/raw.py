@@ -1,4 +1,4 @@
-"""Readers of the raw download layouts (PAPER_SPEC §4.1, docs/ARCHITECTURE.md §1).
+"""Readers of the raw download layouts (docs/METHOD.md §4.1, docs/ARCHITECTURE.md §1).
 
 Each reader takes the folder that holds the data set's top folder (``--raw-root``, or
 ``<raw-root>/synthetic`` for the replicas) and returns in-memory :class:`RawSample` s in

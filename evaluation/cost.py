@@ -1,6 +1,6 @@
 """Table 3, the cost of each loss: epoch time, loss forward+backward, peak memory, one-off maps.
 
-Sources (docs/ARCHITECTURE.md §2, §6; PAPER_SPEC §8 Table 3 is the paper's epoch-time table):
+Sources (docs/ARCHITECTURE.md §2, §6; docs/METHOD.md §8 Table 3 is the paper's epoch-time table):
 
 - median epoch time: every ``epoch_seconds`` of every run's ``log.csv`` pooled (per data set × loss),
   and its ratio to CE on the same data set;

@@ -3,7 +3,7 @@
 ``leaderboard.json`` is validated against ``evaluation/schema/leaderboard.schema.json`` before it is
 written; ``leaderboard.csv`` holds one row per data set × run name × metric with every number;
 ``leaderboard.md``/``.tex`` print them. The numbers are those of :mod:`evaluation.statistics`
-(run-level paired t-test as the headline, MODERN_LOSSES.md / BASELINES_AND_METRICS.md §7 for metrics).
+(run-level paired t-test as the headline, MODERN_LOSSES.md / docs/BASELINES.md §7 for metrics).
 """
 
 from __future__ import annotations

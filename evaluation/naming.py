@@ -1,6 +1,6 @@
 """Names shared by every table and figure: Table 1 rows, metric columns, data set labels, run names.
 
-The row order, labels and metric directions are those of the paper's Table 1 (PAPER_SPEC §8);
+The row order, labels and metric directions are those of the paper's Table 1 (docs/METHOD.md §8);
 run names follow docs/ARCHITECTURE.md §6 (``loss`` or ``loss+k1=v1,k2=v2`` with sorted keys).
 """
 
@@ -12,7 +12,7 @@ from data.registry import DATASETS
 from losses.recipes import recipe_labels
 
 #: Table 1 rows in the paper's order: (run name, label). The label-only SPW variant is the
-#: project's extra row (PAPER_SPEC §2: which variant made the paper's table is unknown).
+#: project's extra row (docs/METHOD.md §2: which variant made the paper's table is unknown).
 PAPER_ROWS: tuple[tuple[str, str], ...] = (
     ("ce", "CE"),
     ("balanced_ce", "BCE"),
@@ -45,7 +45,7 @@ class Metric:
     decimals: int
 
 
-#: Table 1 columns (PAPER_SPEC §7); VI printed with 2 decimals as in the paper, the others with 3.
+#: Table 1 columns (docs/METHOD.md §7); VI printed with 2 decimals as in the paper, the others with 3.
 PAPER_METRICS: tuple[Metric, ...] = (
     Metric("miou", "mIoU", True, 3),
     Metric("mdice", "mDice", True, 3),

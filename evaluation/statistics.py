@@ -1,11 +1,11 @@
 """Run-level statistics of a loss benchmark: paired tests, hierarchical bootstrap, ranks, variance split.
 
 The unit of analysis is the *run* (data set, run name, seed, fold); its score on a metric is the mean
-over its test images (NaN skipped), as Table 1 uses (PAPER_SPEC §7). Two run names are paired on the
+over its test images (NaN skipped), as Table 1 uses (docs/METHOD.md §7). Two run names are paired on the
 runs that share (data set, seed, fold): same split, same training seed, same test images.
 
 Every Δ is *oriented*: Δ = other − reference for higher-is-better metrics and reference − other for
-VI (lower is better), so Δ > 0 always means "better than the reference" (BASELINES_AND_METRICS.md §7).
+VI (lower is better), so Δ > 0 always means "better than the reference" (docs/BASELINES.md §7).
 
 Pure functions over the tidy per-image frame of :func:`evaluation.stats.per_image_frame`
 (columns ``dataset, run_name, seed, fold, index`` and one column per metric). The tests come from
@@ -109,7 +109,7 @@ def _balance_warnings(images: pd.DataFrame) -> list[str]:
 
 def run_scores(images: pd.DataFrame, metrics: list[Metric]) -> pd.DataFrame:
     """One row per run: ``dataset, run_name, seed, fold, n_images`` and the mean over its test images
-    of each metric (NaN skipped), as Table 1 averages (PAPER_SPEC §7)."""
+    of each metric (NaN skipped), as Table 1 averages (docs/METHOD.md §7)."""
     keys = [m.key for m in metrics]
     grouped = images.groupby(RUN_KEY, sort=True)
     scores = grouped[keys].mean()

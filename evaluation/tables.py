@@ -1,6 +1,6 @@
 """Table 1 in the paper's layout, and the same numbers beside the paper's published ones.
 
-Aggregation (PAPER_SPEC §7): each metric is averaged over a run's test images (one run = one
+Aggregation (docs/METHOD.md §7): each metric is averaged over a run's test images (one run = one
 data set × loss × seed × fold), then mean ± std over the runs of a data set × loss, i.e. over folds,
 and over fold×seed runs when several seeds exist. The std is the population std (ddof = 0,
 ``numpy.std``'s default); the paper does not say which it used. NaN per-image values (undefined
@@ -174,7 +174,7 @@ def table1_caption(frame: pd.DataFrame) -> str:
 
 
 def load_paper_table(path: Path) -> pd.DataFrame:
-    """configs/paper_table1.csv (PAPER_SPEC §8) indexed by (dataset, loss).
+    """configs/paper_table1.csv (docs/METHOD.md §8) indexed by (dataset, loss).
 
     Raises:
         ValueError: the file lacks a ``<metric>_mean``/``_std`` column of Table 1.
@@ -192,7 +192,7 @@ def versus_paper_frame(table1: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFram
 
     Only data sets with a published counterpart (the data-set record's paper_counterpart) appear. The label-only
     SPW row is compared with the paper's SPW row, since which variant made the paper's table is
-    unknown (PAPER_SPEC §2).
+    unknown (docs/METHOD.md §2).
     """
     rows = []
     for rec in table1.itertuples(index=False):
@@ -242,7 +242,7 @@ def write_table1(out: Path, frame: pd.DataFrame, datasets: list[str], notes: lis
 def write_versus_paper(out: Path, frame: pd.DataFrame) -> None:
     """``table1_vs_paper.{csv,md,tex}``: ours, the paper's published value and the difference."""
     frame.to_csv(out / "table1_vs_paper.csv", index=False, float_format="%.6g")
-    note = ("Ours beside the paper's Table 1 (PAPER_SPEC §8); Δ = ours − paper (means). ISBI 2012 is compared "
+    note = ("Ours beside the paper's Table 1 (docs/METHOD.md §8); Δ = ours − paper (means). ISBI 2012 is compared "
             "with the paper's SNEMI3D, which it stands in for; SPW (label only) is compared with the paper's SPW "
             "row (which variant made the paper's table is unknown).")
     md, tex = [f"# Table 1 beside the paper\n\n{note}\n"], []

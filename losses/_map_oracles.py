@@ -1,4 +1,4 @@
-"""Literal, slow recipes of the three precomputed maps (BASELINES_AND_METRICS §3.7–§3.9).
+"""Literal, slow recipes of the three precomputed maps (docs/BASELINES.md §3.7–§3.9).
 
 These are the test oracles for the production generators of :mod:`losses.maps`. They do
 exactly what the spec writes, with no cleverness: one full-image distance transform

@@ -1,7 +1,7 @@
-"""The slow, literal SPW computation of PAPER_SPEC §1–2: the oracle for tests and benchmarks.
+"""The slow, literal SPW computation of docs/METHOD.md §1–2: the oracle for tests and benchmarks.
 
 NOT for training. Every step is written as the spec states it, one operation at a
-time, so that it can be read side by side with PAPER_SPEC §1–2 and checked by eye:
+time, so that it can be read side by side with docs/METHOD.md §1–2 and checked by eye:
 
 - the frequency grid with the one-bin offset, ``θ`` from ``arctan(ωy/ωx)`` with the
   quadrant corrections, rebuilt at every call and every level;
@@ -23,7 +23,7 @@ from .base import EPS
 
 
 def literal_grid(h: int, w: int, dtype: torch.dtype, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(r, θ)`` of an ``h×w`` level, PAPER_SPEC §1 (one-bin offset, arctan quadrant rule).
+    """``(r, θ)`` of an ``h×w`` level, docs/METHOD.md §1 (one-bin offset, arctan quadrant rule).
 
     ``θ`` is NaN at the bin (h/2−1, w/2−1) where ωx = ωy = 0 (0/0 in the arctan), which
     is why the paper-time code zeroed that bin of every band mask.
@@ -43,7 +43,7 @@ def _c(t: torch.Tensor) -> torch.Tensor:
 
 
 def literal_l0(r: torch.Tensor) -> torch.Tensor:
-    """Level-0 low-pass ``L0`` of PAPER_SPEC §1."""
+    """Level-0 low-pass ``L0`` of docs/METHOD.md §1."""
     out = torch.zeros_like(r)
     out = torch.where(r <= math.pi / 2, torch.ones_like(r), out)
     mid = (r > math.pi / 2) & (r < math.pi)
@@ -51,7 +51,7 @@ def literal_l0(r: torch.Tensor) -> torch.Tensor:
 
 
 def literal_hi(r: torch.Tensor) -> torch.Tensor:
-    """High-pass ``Hi`` of levels 1..N, PAPER_SPEC §1."""
+    """High-pass ``Hi`` of levels 1..N, docs/METHOD.md §1."""
     out = torch.zeros_like(r)
     out = torch.where(r >= math.pi / 2, torch.ones_like(r), out)
     mid = (r > math.pi / 4) & (r < math.pi / 2)
@@ -59,7 +59,7 @@ def literal_hi(r: torch.Tensor) -> torch.Tensor:
 
 
 def literal_li(r: torch.Tensor) -> torch.Tensor:
-    """Low-pass ``Li`` of levels 1..N, PAPER_SPEC §1."""
+    """Low-pass ``Li`` of levels 1..N, docs/METHOD.md §1."""
     out = torch.zeros_like(r)
     out = torch.where(r <= math.pi / 4, torch.ones_like(r), out)
     mid = (r > math.pi / 4) & (r < math.pi / 2)
@@ -74,7 +74,7 @@ def literal_gk(theta: torch.Tensor, k: int, orientations: int) -> torch.Tensor:
 
 
 def literal_bands(x: torch.Tensor, levels: int, orientations: int) -> list[list[torch.Tensor]]:
-    """``band[i][k]`` (complex, level size) of an ``(..., h, w)`` real tensor, PAPER_SPEC §1."""
+    """``band[i][k]`` (complex, level size) of an ``(..., h, w)`` real tensor, docs/METHOD.md §1."""
     h, w = x.shape[-2:]
     real = x.dtype
     r, _ = literal_grid(h, w, real, x.device)
@@ -96,7 +96,7 @@ def literal_bands(x: torch.Tensor, levels: int, orientations: int) -> list[list[
 
 
 def literal_upsample(m: torch.Tensor) -> torch.Tensor:
-    """One ×2 Fourier zero-padding doubling of an ``(..., h, w)`` real map, then ``abs`` (PAPER_SPEC §2)."""
+    """One ×2 Fourier zero-padding doubling of an ``(..., h, w)`` real map, then ``abs`` (docs/METHOD.md §2)."""
     h, w = m.shape[-2:]
     f = torch.fft.rfft2(m)
     pad = torch.zeros((*m.shape[:-2], 2 * h, w + 1), dtype=f.dtype, device=m.device)
@@ -106,7 +106,7 @@ def literal_upsample(m: torch.Tensor) -> torch.Tensor:
 
 
 def literal_weight_map(z: torch.Tensor, levels: int = 4, orientations: int = 4, beta: float = 0.9) -> torch.Tensor:
-    """``M(z) = Σ_i β^(i−1)·U^(i−1)[|Σ_k band[i][k](z)|]`` of ``(B,1,H,W)`` z, PAPER_SPEC §2."""
+    """``M(z) = Σ_i β^(i−1)·U^(i−1)[|Σ_k band[i][k](z)|]`` of ``(B,1,H,W)`` z, docs/METHOD.md §2."""
     with torch.no_grad():
         bands = literal_bands(z.detach(), levels, orientations)
         total = torch.zeros_like(z)
@@ -131,7 +131,7 @@ def literal_spw_loss(
     lamb: float = 10.0,
     use_prediction: bool = True,
 ) -> torch.Tensor:
-    """The SPW loss of PAPER_SPEC §2 written out literally (differentiable w.r.t. ``logits``)."""
+    """The SPW loss of docs/METHOD.md §2 written out literally (differentiable w.r.t. ``logits``)."""
     p = torch.softmax(logits, dim=1)[:, 1:2]
     y = target.unsqueeze(1).to(p.dtype)
     weight = literal_weight_map(y, levels, orientations, beta)

@@ -1,7 +1,7 @@
-"""Adaptive boundary weighting loss of WPU-Net (Table 1 row "ABW"), BASELINES §3.8.
+"""Adaptive boundary weighting loss of WPU-Net (Table 1 row "ABW"), docs/BASELINES.md §3.8.
 
 Map channels (``losses.maps.abw_map``): ``[bck, obj]``. The loss is the repo's
-``WeightMapLoss`` with ``method=4`` (PAPER_SPEC §3 "ABW loss"):
+``WeightMapLoss`` with ``method=4`` (docs/METHOD.md §3 "ABW loss"):
 
 - ``w_obj = obj`` where ``obj ≥ bck``, masked by the target ``y``; else 0;
 - ``w_bck = bck`` where ``w_obj ≤ bck``; else 0;
@@ -58,7 +58,7 @@ def abw_loss(
 
 
 class ABWLoss(SegLoss):
-    """WPU-Net adaptive boundary weighting loss (row "ABW", BASELINES §3.8).
+    """WPU-Net adaptive boundary weighting loss (row "ABW", docs/BASELINES.md §3.8).
 
     Input contract: logits ``(B,2,H,W)``, target ``(B,H,W)`` int64, ``maps["abw"]``
     ``(B,2,H,W)`` with channels ``[bck, obj]``. No class weights, no hyper-parameter

@@ -7,7 +7,7 @@ Every loss is called as ``loss(logits, target, maps=None) -> scalar tensor`` wit
 - ``target``: int64 tensor ``(B, H, W)`` with values in {0, 1};
 - ``maps``: a dict of per-sample extras delivered by the data layer:
   ``"class_weight"`` float ``(B, 2)`` holding (c0, c1) of each image
-  (PAPER_SPEC §4.4) and per-pixel maps by name: ``"wce"`` ``(B,1,H,W)``,
+  (docs/METHOD.md §4.4) and per-pixel maps by name: ``"wce"`` ``(B,1,H,W)``,
   ``"abw"`` ``(B,2,H,W)``, ``"skea_topo"`` ``(B,4,H,W)``.
 
 A loss class declares the maps it reads in ``required_maps`` (the trainer asks
@@ -28,7 +28,7 @@ from torch import nn
 
 from .maps import MAP_CHANNELS  # channel count of each named map (B, C, H, W)
 
-#: ε inside ``log(p + ε)`` in the paper-time code (PAPER_SPEC notation section).
+#: ε inside ``log(p + ε)`` in the paper-time code (docs/METHOD.md §0).
 EPS = 1e-7
 
 
@@ -152,7 +152,7 @@ def class_one_probability(logits: torch.Tensor) -> torch.Tensor:
 def per_image_class_weights(cw: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """Split ``(B, 2)`` class weights into c0, c1 shaped ``(B, 1, 1)`` for ``(B, H, W)`` maps.
 
-    Each image uses its own weights (PAPER_SPEC §4.4). The paper-time code broadcast
+    Each image uses its own weights (docs/METHOD.md §4.4). The paper-time code broadcast
     them so that a batch used their mean; with equal weights in a batch both agree.
     """
     cw = cw.to(dtype)

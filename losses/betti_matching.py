@@ -1,5 +1,5 @@
 """Betti matching loss (Stucki et al., "Topologically faithful image segmentation via induced
-matching of persistence barcodes", ICML 2023), MODERN_LOSSES.md §betti_matching.
+matching of persistence barcodes", ICML 2023), docs/MODERN_LOSSES.md §betti_matching.
 
 Official 2-D code: nstucki/Betti-matching @ 3e7eca26, ``loss_functions.py::BettiMatchingLoss`` →
 ``compute_BettiMatchingLoss`` → ``BettiMatching.py::BettiMatching(...).loss()``. The suite's term is
@@ -43,7 +43,7 @@ The barcodes are computed on CPU with numpy (the order, the boundaries, the matc
 union-find first contracts the "apparent" deaths with ``scipy.sparse.csgraph.connected_components``
 and runs a Python loop only on the few edges left (``elder_merges``). Only the gather of the critical
 values is a torch op, on the logits' device. gudhi and cripser are not used: their pairings follow
-their own tie order, and the official matching depends on the official one (MODERN_LOSSES.md
+their own tie order, and the official matching depends on the official one (docs/MODERN_LOSSES.md
 §betti_matching). Cost, one CPU thread, forward+backward: ≈0.08 s CPU time at 2×64² (official code
 ≈5 s), ≈0.6 s at 2×256², ≈2.8 s at 2×512² (a few hundred times cross-entropy: numpy passes over
 the ≈1M cells of each of the three pictures of every image).

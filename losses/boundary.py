@@ -1,4 +1,4 @@
-"""Boundary loss (surface loss) with the generalized Dice, MODERN_LOSSES.md §boundary.
+"""Boundary loss (surface loss) with the generalized Dice, docs/MODERN_LOSSES.md §boundary.
 
 Kervadec, Bouchtiba, Desrosiers, Granger, Dolz and Ben Ayed, "Boundary loss for highly
 unbalanced segmentation", MIDL 2019 / Medical Image Analysis 2021 (arXiv:1812.07032).
@@ -119,7 +119,7 @@ def boundary_weights(epoch: int, schedule: str = "rebalance") -> tuple[float, fl
 
 
 class BoundaryLoss(SegLoss):
-    """Generalized Dice + boundary (surface) loss with an epoch schedule (MODERN_LOSSES.md §boundary).
+    """Generalized Dice + boundary (surface) loss with an epoch schedule (docs/MODERN_LOSSES.md §boundary).
 
     ``w_GDL·GDL(idc=[0,1]) + w_SL·SL(idc=[1])``, weights from :func:`boundary_weights` at the
     epoch given to :meth:`set_epoch` (0 before any call).

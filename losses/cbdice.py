@@ -1,5 +1,5 @@
 """Centerline boundary Dice, cbDice (Shi et al., "Centerline Boundary Dice Loss for Vascular Segmentation",
-MICCAI 2024), MODERN_LOSSES.md §cbdice.
+MICCAI 2024), docs/MODERN_LOSSES.md §cbdice.
 
 Official code: PengchengShi1220/cbDice @ a970c1d4e2fed9725b14a7556cc45979892dcce7,
 ``loss/cbdice_loss.py::SoftcbDiceLoss`` (morphological skeleton, the default) with

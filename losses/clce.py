@@ -1,6 +1,6 @@
 """Centerline cross-entropy, clCE (Acebes et al., "The Centerline-Cross Entropy Loss for Vessel-Like
 Structure Segmentation: Better Topology Consistency Without Sacrificing Accuracy", MICCAI 2024),
-MODERN_LOSSES.md §clce.
+docs/MODERN_LOSSES.md §clce.
 
 Official code: cesaracebes/centerline_CE @ 952a7c414ac386ed80f8f05ea920d763619b4086, the 2-D retina path
 ``retina_experiments/utils/loss_factory.py::clCELoss(iters=3)`` with its ``soft_skel``.

@@ -1,4 +1,4 @@
-"""Soft Dice + soft clDice (Table 1 row "clDice"), BASELINES §3.11 (Shit et al., arXiv:2003.07311).
+"""Soft Dice + soft clDice (Table 1 row "clDice"), docs/BASELINES.md §3.11 (Shit et al., arXiv:2003.07311).
 
 ``L = (1−α)·softDice + α·(1 − clDice)`` with α = 0.5, smooth s = 1, on the class-1 channel only
 (``p`` and ``y``), all sums over the whole batch:
@@ -28,7 +28,7 @@ from .soft_skeleton import soft_skeleton as fast_soft_skeleton
 
 
 def soft_skeleton(x: torch.Tensor, num_iter: int = 10) -> torch.Tensor:
-    """Soft skeleton of ``(N, C, H, W)`` maps in [0, 1] (BASELINES §3.11), 10 iterations by default.
+    """Soft skeleton of ``(N, C, H, W)`` maps in [0, 1] (docs/BASELINES.md §3.11), 10 iterations by default.
 
     ``skel = ReLU(x − open(x))`` with ``open = dilate∘erode``; then ``num_iter`` times: ``x ← erode(x)``,
     ``δ = ReLU(x − open(x))``, ``skel ← skel + ReLU(δ − skel·δ)``. Computed by
@@ -75,7 +75,7 @@ def soft_dice_cldice_loss(
 
 
 class ClDiceLoss(SegLoss):
-    """Soft Dice + soft clDice on the class-1 channel (row "clDice", BASELINES §3.11).
+    """Soft Dice + soft clDice on the class-1 channel (row "clDice", docs/BASELINES.md §3.11).
 
     Args:
         alpha: weight of the clDice term (default 0.5; the Dice term gets 1 − alpha).

@@ -1,4 +1,4 @@
-"""CE and class-balanced CE (Table 1 rows "CE" and "BCE"), PAPER_SPEC §3.
+"""CE and class-balanced CE (Table 1 rows "CE" and "BCE"), docs/METHOD.md §3.
 
 Both follow the paper-time code literally: ``log`` of the softmax probability
 plus ε = 1e-7, averaged over all B·H·W pixels (not over the weights).
@@ -35,7 +35,7 @@ class CELoss(SegLoss):
 
 
 class BalancedCELoss(SegLoss):
-    """Class-balanced cross-entropy with per-image (c0, c1) (row "BCE", §3.2 of BASELINES)."""
+    """Class-balanced cross-entropy with per-image (c0, c1) (row "BCE", docs/BASELINES.md §3.2)."""
 
     needs_class_weight = True
 

@@ -1,4 +1,4 @@
-"""Focal loss with the per-image class weights as α (Table 1 row "Focal"), BASELINES §3.4.
+"""Focal loss with the per-image class weights as α (Table 1 row "Focal"), docs/BASELINES.md §3.4.
 
 ``L = −mean[c1·y·(1−p)^γ·log(p+ε) + c0·(1−y)·p^γ·log(1−p+ε)]`` (Lin et al., arXiv:1708.02002),
 averaged over all B·H·W pixels like the paper-time code: it is class-balanced CE
@@ -33,7 +33,7 @@ def focal_loss(
 
 
 class FocalLoss(SegLoss):
-    """Focal loss, α = the image's class weights (c0, c1) (row "Focal", BASELINES §3.4).
+    """Focal loss, α = the image's class weights (c0, c1) (row "Focal", docs/BASELINES.md §3.4).
 
     Args:
         gamma: focusing exponent (paper default 2.0; the authors also ran 1.5, 2.5 and 3).

@@ -1,4 +1,4 @@
-"""Hausdorff distance-transform loss, MODERN_LOSSES.md §hausdorff_dt.
+"""Hausdorff distance-transform loss, docs/MODERN_LOSSES.md §hausdorff_dt.
 
 Karimi and Salcudean, "Reducing the Hausdorff Distance in Medical Image Segmentation with
 Convolutional Neural Networks", IEEE TMI 39(2), 2020 (arXiv:1904.10030), in the MONAI
@@ -83,7 +83,7 @@ def hausdorff_dt_loss(p: torch.Tensor, g: torch.Tensor, alpha: float = 2.0) -> t
 
 
 class HausdorffDTLoss(SegLoss):
-    """MONAI ``HausdorffDTLoss(alpha, include_background=False, softmax=True)`` (MODERN_LOSSES.md §hausdorff_dt).
+    """MONAI ``HausdorffDTLoss(alpha, include_background=False, softmax=True)`` (docs/MODERN_LOSSES.md §hausdorff_dt).
 
     Args:
         alpha: exponent of the distance fields (default 2.0, MONAI's and the paper's); must be > 0.

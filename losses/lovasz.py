@@ -1,4 +1,4 @@
-"""Lovász-Softmax loss, MODERN_LOSSES.md §lovasz.
+"""Lovász-Softmax loss, docs/MODERN_LOSSES.md §lovasz.
 
 Berman, Rannen Triki and Blaschko, "The Lovász-Softmax loss: a tractable surrogate for the
 optimization of the intersection-over-union measure in neural networks", CVPR 2018
@@ -102,7 +102,7 @@ def lovasz_softmax_loss(
 
 
 class LovaszLoss(SegLoss):
-    """Lovász-Softmax on the softmax of the logits (MODERN_LOSSES.md §lovasz).
+    """Lovász-Softmax on the softmax of the logits (docs/MODERN_LOSSES.md §lovasz).
 
     Args:
         classes: ``"present"`` (official default: average over the classes present in the

@@ -1,6 +1,6 @@
 """Precomputed per-pixel weight maps of the WCE, ABW and Skea-topo baselines.
 
-Production versions of the recipes of BASELINES_AND_METRICS §3.7 (U-Net/WCE), §3.8 (ABW)
+Production versions of the recipes of docs/BASELINES.md §3.7 (U-Net/WCE), §3.8 (ABW)
 and §3.9 (Skea-topo). They give the same values as the literal recipes (one full-image
 distance transform per connected component and a ``K × H × W`` stack, kept as test
 oracles in ``tests/map_oracles.py``) but in O(H·W) memory and far less time:
@@ -171,7 +171,7 @@ def nearest_two_distances(
 
 
 def wce_map(mask: np.ndarray) -> np.ndarray:
-    """U-Net weight map of the WCE row (BASELINES §3.7), ``(H, W)`` float32.
+    """U-Net weight map of the WCE row (docs/BASELINES.md §3.7), ``(H, W)`` float32.
 
     ``10·exp(−u²/50)`` on class-1 pixels, 0 on class 0, with u = d₁ + d₂ (distances to the
     nearest and second-nearest 4-connected class-0 component) when K > 2.
@@ -196,7 +196,7 @@ def wce_map(mask: np.ndarray) -> np.ndarray:
 
 
 def abw_map(mask: np.ndarray) -> np.ndarray:
-    """ABW map (BASELINES §3.8), ``(2, H, W)`` float32 as [bck, obj].
+    """ABW map (docs/BASELINES.md §3.8), ``(2, H, W)`` float32 as [bck, obj].
 
     D = EDT of each class-0 pixel to the nearest class-1 pixel (scipy's "virtual zero" at
     row −1, column 0 when there is no class-1 pixel, as in the repo). For each 4-connected
@@ -261,7 +261,7 @@ def _object_weight(
 
 
 def skea_topo_map(mask: np.ndarray) -> np.ndarray:
-    """Skea-topo maps (BASELINES §3.9), ``(4, H, W)`` float32.
+    """Skea-topo maps (docs/BASELINES.md §3.9), ``(4, H, W)`` float32.
 
     Channels: [S₀ skeleton-aware weight of class-0 objects, S₁ border weight on class-1
     pixels, 3×3-dilated union of the objects' Lee skeletons, Lee skeleton of class 1].

@@ -1,6 +1,6 @@
-"""Region-overlap losses: Dice, Jaccard and Tversky (Table 1 rows), PAPER_SPEC §3.
+"""Region-overlap losses: Dice, Jaccard and Tversky (Table 1 rows), docs/METHOD.md §3.
 
-All three follow the paper-time code (BASELINES_AND_METRICS §3.3, §3.5, §3.6):
+All three follow the paper-time code (docs/BASELINES.md §3.3, §3.5, §3.6):
 
 - the soft counts are sums over the **whole batch** (not per image, then averaged);
 - the loss is one minus the **mean of the two classes'** scores: the class-1 score
@@ -34,12 +34,12 @@ def soft_confusion(p: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]
 
 
 def squared_dice_score(p: torch.Tensor, y: torch.Tensor, eps: float = EPS) -> torch.Tensor:
-    """V-Net Dice score ``2Σpy / (Σy² + Σp² + ε)`` over the whole batch (BASELINES §3.3)."""
+    """V-Net Dice score ``2Σpy / (Σy² + Σp² + ε)`` over the whole batch (docs/BASELINES.md §3.3)."""
     return 2 * (p * y).sum() / ((y * y).sum() + (p * p).sum() + eps)
 
 
 def dice_loss(p: torch.Tensor, y: torch.Tensor, eps: float = EPS) -> torch.Tensor:
-    """Two-class squared-denominator Dice loss (PAPER_SPEC §3 row "Dice").
+    """Two-class squared-denominator Dice loss (docs/METHOD.md §3 row "Dice").
 
     ``1 − ½[D(p, y) + D(1−p, 1−y)]`` with :func:`squared_dice_score`; ``p, y`` are ``(B, H, W)``.
     """
@@ -47,20 +47,20 @@ def dice_loss(p: torch.Tensor, y: torch.Tensor, eps: float = EPS) -> torch.Tenso
 
 
 def soft_iou_score(p: torch.Tensor, y: torch.Tensor, eps: float = EPS) -> torch.Tensor:
-    """Soft IoU ``Σpy / (Σ(p + y − py) + ε)`` over the whole batch (BASELINES §3.5)."""
+    """Soft IoU ``Σpy / (Σ(p + y − py) + ε)`` over the whole batch (docs/BASELINES.md §3.5)."""
     inter = p * y
     return inter.sum() / ((p + y - inter).sum() + eps)
 
 
 def jaccard_loss(p: torch.Tensor, y: torch.Tensor, eps: float = EPS) -> torch.Tensor:
-    """Two-class soft Jaccard loss ``1 − ½[J(p, y) + J(1−p, 1−y)]`` (PAPER_SPEC §3 row "Jaccard")."""
+    """Two-class soft Jaccard loss ``1 − ½[J(p, y) + J(1−p, 1−y)]`` (docs/METHOD.md §3 row "Jaccard")."""
     return 1 - 0.5 * (soft_iou_score(p, y, eps) + soft_iou_score(1 - p, 1 - y, eps))
 
 
 def tversky_loss(
     p: torch.Tensor, y: torch.Tensor, alpha: float, beta: float, eps: float = EPS
 ) -> torch.Tensor:
-    """Two-class Tversky loss (PAPER_SPEC §3 row "Tversky", Salehi et al. arXiv:1706.05721).
+    """Two-class Tversky loss (docs/METHOD.md §3 row "Tversky", Salehi et al. arXiv:1706.05721).
 
     ``1 − ½[TP/(TP + α·FP + β·FN + ε) + TN/(TN + α·FN + β·FP + ε)]``: α weighs the false
     positives and β the false negatives of class 1; in the class-0 term the roles swap.
@@ -73,7 +73,7 @@ def tversky_loss(
 
 
 class DiceLoss(SegLoss):
-    """Squared-denominator Dice, two-class mean, whole-batch sums (row "Dice", BASELINES §3.3).
+    """Squared-denominator Dice, two-class mean, whole-batch sums (row "Dice", docs/BASELINES.md §3.3).
 
     Input contract: logits ``(B,2,H,W)``, target ``(B,H,W)`` int64; no maps. Empty and full
     targets are defined (the empty class scores 0 through the ε in its denominator).
@@ -85,7 +85,7 @@ class DiceLoss(SegLoss):
 
 
 class JaccardLoss(SegLoss):
-    """Soft Jaccard (IoU), two-class mean, whole-batch sums (row "Jaccard", BASELINES §3.5).
+    """Soft Jaccard (IoU), two-class mean, whole-batch sums (row "Jaccard", docs/BASELINES.md §3.5).
 
     Input contract: logits ``(B,2,H,W)``, target ``(B,H,W)`` int64; no maps.
     """
@@ -96,7 +96,7 @@ class JaccardLoss(SegLoss):
 
 
 class TverskyLoss(SegLoss):
-    """Tversky loss, two-class mean, whole-batch sums (row "Tversky", BASELINES §3.6).
+    """Tversky loss, two-class mean, whole-batch sums (row "Tversky", docs/BASELINES.md §3.6).
 
     Args:
         alpha: weight of class-1 false positives (paper default 0.3; the authors also ran

@@ -1,4 +1,4 @@
-"""The complex steerable pyramid of PAPER_SPEC §1, batched over ``(..., H, W)`` and cached.
+"""The complex steerable pyramid of docs/METHOD.md §1, batched over ``(..., H, W)`` and cached.
 
 The paper-time code works on the shifted spectrum ``fftshift(fft2(x))``, multiplies it by
 ``L0``, and at each level i = 1..N takes one inverse FFT per orientation of
@@ -18,7 +18,7 @@ module computes exactly the same numbers with less work:
   mask split into even and odd parts (two real inverse FFTs instead of a complex forward
   and a complex inverse one).
 
-Quirks of the paper-time code reproduced here (PAPER_SPEC §1):
+Quirks of the paper-time code reproduced here (docs/METHOD.md §1):
 
 - the frequency grid is one bin off: ``ωx(j) = (j − h/2 + 1)·2π/h`` although the spectrum's
   DC sits at index h/2, so every filter is shifted by one bin;
@@ -45,7 +45,7 @@ def check_levels(levels: int) -> None:
 def check_pyramid_size(height: int, width: int, levels: int, what: str = "input") -> None:
     """Raise ``ValueError`` unless both spatial sizes are divisible by ``2**levels``.
 
-    Each level halves the grid and the level's own grid must stay even, so PAPER_SPEC §1
+    Each level halves the grid and the level's own grid must stay even, so docs/METHOD.md §1
     needs h and w divisible by 2^N.
     """
     check_levels(levels)
@@ -72,7 +72,7 @@ def _radius_and_cosines(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor, tor
     quadrant corrections) equals φ modulo 2π. At r = 0 both are set to 0; that bin is
     zeroed in every band mask anyway.
     """
-    # One-bin offset of the paper-time grid (PAPER_SPEC §1): index h/2 − 1, not h/2, is ω = 0.
+    # One-bin offset of the paper-time grid (docs/METHOD.md §1): index h/2 − 1, not h/2, is ω = 0.
     wx = (torch.arange(h, dtype=torch.float64) - (h / 2 - 1)) * (2 * math.pi / h)
     wy = (torch.arange(w, dtype=torch.float64) - (w / 2 - 1)) * (2 * math.pi / w)
     wx, wy = torch.meshgrid(wx, wy, indexing="ij")
@@ -82,7 +82,7 @@ def _radius_and_cosines(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor, tor
 
 
 def _raised_cosine(t: torch.Tensor) -> torch.Tensor:
-    """``c(t) = cos(π/2 · log2 t)`` of PAPER_SPEC §1 (only evaluated where t > 0)."""
+    """``c(t) = cos(π/2 · log2 t)`` of docs/METHOD.md §1 (only evaluated where t > 0)."""
     return torch.cos(math.pi / 2 * torch.log2(t.clamp_min(1e-300)))
 
 
@@ -105,7 +105,7 @@ def _low(r: torch.Tensor) -> torch.Tensor:
 
 
 def angular_alpha(orientations: int) -> float:
-    """``αK = 2^(K−1)·(K−1)! / sqrt(K·(2(K−1))!)`` (0.8944 for K = 4), PAPER_SPEC §1."""
+    """``αK = 2^(K−1)·(K−1)! / sqrt(K·(2(K−1))!)`` (0.8944 for K = 4), docs/METHOD.md §1."""
     k = orientations
     return 2 ** (k - 1) * math.factorial(k - 1) / math.sqrt(k * math.factorial(2 * (k - 1)))
 
@@ -164,7 +164,7 @@ def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
 def pyramid_filters(
     height: int, width: int, levels: int, orientations: int, device: torch.device, dtype: torch.dtype
 ) -> PyramidFilters:
-    """Build (once, then cached) the masks of PAPER_SPEC §1 for an ``height×width`` input.
+    """Build (once, then cached) the masks of docs/METHOD.md §1 for an ``height×width`` input.
 
     Masks are computed in float64 and cast to ``dtype`` (the real dtype of the input) on
     ``device``. The returned tensors are shared by every caller: never modify them.
@@ -238,7 +238,7 @@ def crop_spectrum(spectrum: torch.Tensor, size: tuple[int, int]) -> torch.Tensor
 
 
 def steerable_pyramid(x: torch.Tensor, levels: int = 4, orientations: int = 4) -> list[torch.Tensor]:
-    """Every complex band of the pyramid of PAPER_SPEC §1 (differentiable).
+    """Every complex band of the pyramid of docs/METHOD.md §1 (differentiable).
 
     Args:
         x: real ``(..., H, W)``, H and W divisible by ``2**levels``.
@@ -256,7 +256,7 @@ def steerable_pyramid(x: torch.Tensor, levels: int = 4, orientations: int = 4) -
 
 
 def band_envelopes(x: torch.Tensor, levels: int = 4, orientations: int = 4) -> list[torch.Tensor]:
-    """``Si = |Σk band[i][k]|`` per level, PAPER_SPEC §2, with ONE inverse FFT per level.
+    """``Si = |Σk band[i][k]|`` per level, docs/METHOD.md §2, with ONE inverse FFT per level.
 
     Level 1 (full size, most of the cost) never forms the full complex spectrum: with
     ``X = rfft2(x)`` Hermitian and the summed mask split into even and odd parts,

@@ -1,4 +1,4 @@
-"""Region mutual information loss (Table 1 row "RMI"), BASELINES §3.10 (Zhao et al., arXiv:1910.12037).
+"""Region mutual information loss (Table 1 row "RMI"), docs/BASELINES.md §3.10 (Zhao et al., arXiv:1910.12037).
 
 ``L = λ·BCE + (1−λ)·RMI`` with λ = 0.5, as the SPW copy of ``RMILoss`` (``num_classes=2``,
 ``lambda_way=1``) computes it on the two-channel probabilities ``X = [1−p, p]`` and the
@@ -102,7 +102,7 @@ def rmi_lower_bound(
     pool: str = "max",
     pos_alpha: float = 5e-4,
 ) -> torch.Tensor:
-    """The RMI term ``Σ_c mean_b ½·logdet(Σ_{Y|P} + αI) / R²`` (BASELINES §3.10 steps 1–6).
+    """The RMI term ``Σ_c mean_b ½·logdet(Σ_{Y|P} + αI) / R²`` (docs/BASELINES.md §3.10 steps 1–6).
 
     Args:
         labels: one-hot target ``(B, C, H, W)``; probs: probabilities ``(B, C, H, W)``
@@ -144,7 +144,7 @@ def rmi_lower_bound(
 
 
 class RMILoss(SegLoss):
-    """``λ·BCE + (1−λ)·RMI lower bound`` (row "RMI", BASELINES §3.10).
+    """``λ·BCE + (1−λ)·RMI lower bound`` (row "RMI", docs/BASELINES.md §3.10).
 
     Args:
         weight_lambda: λ, weight of the BCE term (``loss_weight_lambda``, default 0.5).

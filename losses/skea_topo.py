@@ -1,4 +1,4 @@
-"""Skea-topo loss (Table 1 row "Skea-topo"), BASELINES_AND_METRICS §3.9.
+"""Skea-topo loss (Table 1 row "Skea-topo"), docs/BASELINES.md §3.9.
 
 Liu et al., "Enhancing boundary segmentation for topological accuracy with skeleton-based
 methods", IJCAI 2024 (arXiv:2404.18539), as copied into the SPW repo
@@ -162,7 +162,7 @@ def bort_term(p: torch.Tensor, g: torch.Tensor, skea_maps: torch.Tensor) -> torc
 
 
 class SkeaTopoLoss(SegLoss):
-    """Skeleton-aware weighted CE plus BoRT (row "Skea-topo", BASELINES §3.9).
+    """Skeleton-aware weighted CE plus BoRT (row "Skea-topo", docs/BASELINES.md §3.9).
 
     Input contract: logits ``(B,2,H,W)``, target ``(B,H,W)`` int64, ``maps["class_weight"]``
     ``(B,2)`` (per image, as the repo's ``class_weight[:, c, :]``) and ``maps["skea_topo"]``

@@ -1,5 +1,5 @@
 """Soft skeleton recall (Kirchhoff et al., "Skeleton Recall Loss for Connectivity Conserving and Resource
-Efficient Segmentation of Thin Tubular Structures", ECCV 2024), MODERN_LOSSES.md §skeleton_recall.
+Efficient Segmentation of Thin Tubular Structures", ECCV 2024), docs/MODERN_LOSSES.md §skeleton_recall.
 
 Official code: MIC-DKFZ/Skeleton-Recall @ f259f63cbbb38fb397e135c292b24996c8df11b6 (nnU-Net fork),
 ``nnunetv2/training/loss/dice.py::SoftSkeletonRecallLoss`` and

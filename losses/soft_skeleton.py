@@ -3,7 +3,7 @@
 The soft skeleton of Shit et al. (clDice, CVPR 2021; jocpae/clDice ``cldice_loss/pytorch/soft_skeleton.py``) is
 used with the same definition by clDice, clCE (cesaracebes/centerline_CE @ 952a7c41,
 ``retina_experiments/utils/loss_factory.py::soft_skel``) and cbDice (PengchengShi1220/cbDice @ a970c1d4,
-``loss/soft_skeleton.py::SoftSkeletonize``); only the iteration count differs (MODERN_LOSSES.md §clce, §cbdice):
+``loss/soft_skeleton.py::SoftSkeletonize``); only the iteration count differs (docs/MODERN_LOSSES.md §clce, §cbdice):
 
 - ``erode(x) = min(minpool_{3×1}(x), minpool_{1×3}(x))`` (the image border does not erode);
 - ``dilate(x) = maxpool_{3×3}(x)``;

@@ -1,4 +1,4 @@
-"""Steerable Pyramid Weighted (SPW) loss, PAPER_SPEC §2 (Table 1 row "SPW").
+"""Steerable Pyramid Weighted (SPW) loss, docs/METHOD.md §2 (Table 1 row "SPW").
 
 SPW is class-balanced binary cross-entropy with one additive weight ``W`` shared by both
 class terms::
@@ -26,7 +26,7 @@ from .pyramid import band_envelopes, check_levels, check_orientations, check_pyr
 
 
 def fourier_upsample(m: torch.Tensor) -> torch.Tensor:
-    """One ×2 Fourier zero-padding doubling of a real ``(..., h, w)`` map, then ``abs`` (PAPER_SPEC §2).
+    """One ×2 Fourier zero-padding doubling of a real ``(..., h, w)`` map, then ``abs`` (docs/METHOD.md §2).
 
     The half-spectrum ``rfft2(m)`` (h × (w/2+1)) is placed in a zero 2h × (w+1)
     half-spectrum, its first h/2 rows on top and its last h/2 rows at the bottom, and
@@ -57,7 +57,7 @@ def check_spw_arguments(levels: int, orientations: int, beta: float) -> None:
 
 
 def spw_weight_map(z: torch.Tensor, levels: int = 4, orientations: int = 4, beta: float = 0.9) -> torch.Tensor:
-    """``M(z)`` of PAPER_SPEC §2 for every channel of ``z``, without gradient.
+    """``M(z)`` of docs/METHOD.md §2 for every channel of ``z``, without gradient.
 
     Args:
         z: real ``(B, C, H, W)`` (C = 1 for a label or a probability map; channels are
@@ -77,7 +77,7 @@ def spw_weight_map(z: torch.Tensor, levels: int = 4, orientations: int = 4, beta
         envelopes = band_envelopes(z.detach(), levels, orientations)
         total = envelopes[0]
         for i, envelope in enumerate(envelopes[1:], start=1):
-            # abs after each doubling (PAPER_SPEC §2), so levels cannot share an up-sampling.
+            # abs after each doubling (docs/METHOD.md §2), so levels cannot share an up-sampling.
             for _ in range(i):
                 envelope = fourier_upsample(envelope)
             total = total + beta**i * envelope
@@ -85,7 +85,7 @@ def spw_weight_map(z: torch.Tensor, levels: int = 4, orientations: int = 4, beta
 
 
 class SPWLoss(SegLoss):
-    """SPW loss (PAPER_SPEC §2); contract of :mod:`losses.base`, reads ``maps["class_weight"]``.
+    """SPW loss (docs/METHOD.md §2); contract of :mod:`losses.base`, reads ``maps["class_weight"]``.
 
     Args:
         levels: pyramid levels N (H and W must be divisible by ``2**levels``).
@@ -133,7 +133,7 @@ class SPWLoss(SegLoss):
         check_pyramid_size(logits.shape[-2], logits.shape[-1], self.levels, what=f"logits of shape {tuple(logits.shape)}")
         if logits.dtype not in (torch.float32, torch.float64):
             # Half-precision logits (autocast): the FFT work runs in float32, as the paper-time
-            # training did (no mixed precision, PAPER_SPEC §6); torch.fft has no bfloat16.
+            # training did (no mixed precision, docs/METHOD.md §6); torch.fft has no bfloat16.
             logits = logits.float()
         p = class_one_probability(logits)
         y = target.to(p.dtype)

@@ -1,4 +1,4 @@
-"""Weighted CE with the U-Net weight map (Table 1 row "WCE"), BASELINES §3.7.
+"""Weighted CE with the U-Net weight map (Table 1 row "WCE"), docs/BASELINES.md §3.7.
 
 ``L = −mean[(M + c1)·y·log(p+ε) + c0·(1−y)·log(1−p+ε)]`` over all B·H·W pixels, where
 ``M = maps["wce"]`` is the precomputed U-Net border map ``10·exp(−(d1+d2)²/(2·5²))·y``
@@ -17,7 +17,7 @@ from .cross_entropy import weighted_binary_ce
 
 
 class WCELoss(SegLoss):
-    """Class-balanced CE plus the U-Net border map on class-1 pixels (row "WCE", BASELINES §3.7).
+    """Class-balanced CE plus the U-Net border map on class-1 pixels (row "WCE", docs/BASELINES.md §3.7).
 
     Input contract: logits ``(B,2,H,W)``, target ``(B,H,W)`` int64, ``maps["class_weight"]``
     ``(B,2)`` and ``maps["wce"]`` ``(B,1,H,W)``. The mean is a plain mean over pixels, not

@@ -3,7 +3,7 @@
 Pure numpy / scipy / scikit-image; no torch. ``compute_metrics`` is the per-image entry point of
 docs/ARCHITECTURE.md §5; ``METRIC_DESCRIPTIONS`` documents every column it returns.
 
-Modules: ``paper`` (PAPER_SPEC §7), ``connectomics`` (VI, ARI, adapted Rand error on label images),
+Modules: ``paper`` (docs/METHOD.md §7), ``connectomics`` (VI, ARI, adapted Rand error on label images),
 ``pixel`` (DRIVE FOV metrics), ``objects`` (GlaS object metrics), ``topology`` (clDice, Betti, HD95),
 ``compute`` (the entry point), ``contingency`` and ``distance`` (shared building blocks).
 """

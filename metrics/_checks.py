@@ -2,7 +2,7 @@
 
 Checks run in O(H·W) without sorting (no ``np.unique``) so that validation stays a small part of the
 1 s per 1024² image budget of issue 5. Every error is a ``ValueError`` that names the argument and
-what was expected (STYLE.md "Checks that speak").
+what was expected.
 """
 
 from __future__ import annotations

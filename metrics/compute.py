@@ -1,7 +1,7 @@
 """The per-image entry point ``compute_metrics`` (docs/ARCHITECTURE.md §5) and the metric column table.
 
 Every data set gets the paper's metrics; each data-set family adds the metrics its community
-reports, where their inputs exist (BASELINES_AND_METRICS §4.2-§4.6).
+reports, where their inputs exist (docs/BASELINES.md §4.2-§4.6).
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ THIN_FAMILIES = frozenset({"drive", "em"})
 
 #: Column name → definition and source of every value ``compute_metrics`` can return.
 METRIC_DESCRIPTIONS: dict[str, str] = {
-    "miou": "mean IoU over classes {0,1} of pred = prob > 0.5 (PAPER_SPEC §7); NaN if a class is absent from both maps",
-    "mdice": "mean Dice over classes {0,1} (PAPER_SPEC §7); NaN if a class is absent from both maps",
+    "miou": "mean IoU over classes {0,1} of pred = prob > 0.5 (docs/METHOD.md §7); NaN if a class is absent from both maps",
+    "mdice": "mean Dice over classes {0,1} (docs/METHOD.md §7); NaN if a class is absent from both maps",
     "vi": "variation of information of the 4-connected class-0 regions, skimage variation_of_information"
     "(gt, pred, ignore_labels=[0]), split + merge in bits; 10 when gt has no class-0 pixel (paper's NaN rule)",
     "vi_split": "H(pred regions | gt regions) in bits, false splits part of vi; NaN when gt has no class-0 pixel",
     "vi_merge": "H(gt regions | pred regions) in bits, false merges part of vi; NaN when gt has no class-0 pixel",
     "ari": "adjusted Rand index (sklearn adjusted_rand_score) of the class-0 region labellings, "
-    "class-1 pixels included as one cluster (PAPER_SPEC §7)",
+    "class-1 pixels included as one cluster (docs/METHOD.md §7)",
     "mhd": "modified Hausdorff distance (Dubuisson-Jain; skimage hausdorff_distance method='modified') "
     "over all class-1 pixels, in pixels; 0 both empty, inf exactly one empty",
     "hd95_monai": "95th-percentile Hausdorff distance between the class-1 edge pixels (mask XOR erosion), max of the "

@@ -2,7 +2,7 @@
 
 All three read the overlap counts n_ij of :func:`metrics.contingency.contingency`
 (i = ground-truth label, j = predicted label); a_i = Σ_j n_ij, b_j = Σ_i n_ij.
-References: BASELINES_AND_METRICS §4.1 (the paper's VI and ARI) and §4.3 (SNEMI3D / CREMI).
+References: docs/BASELINES.md §4.1 (the paper's VI and ARI) and §4.3 (SNEMI3D / CREMI).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def vi_from_table(table: Table) -> tuple[float, float]:
 
 
 def variation_of_information(gt_labels, pred_labels, ignore_labels=(0,)) -> tuple[float, float]:
-    """Variation of information split and merge parts, in bits (Meilă 2007; BASELINES_AND_METRICS §4.3).
+    """Variation of information split and merge parts, in bits (Meilă 2007; docs/BASELINES.md §4.3).
 
     Mirrors ``skimage.metrics.variation_of_information(gt_labels, pred_labels, ignore_labels=...)``:
     pixels whose **ground-truth** label is in ``ignore_labels`` are dropped; predicted labels are
@@ -113,7 +113,7 @@ def adjusted_rand_index(labels_a, labels_b) -> float:
 def adapted_rand_error(gt_labels, pred_labels, convention: str = "snemi3d") -> float:
     """Adapted Rand error, 1 − F-score of Rand split/merge scores; ground-truth label 0 excluded.
 
-    Two conventions exist (BASELINES_AND_METRICS §4.3); do not mix them in one table:
+    Two conventions exist (docs/BASELINES.md §4.3); do not mix them in one table:
 
     - ``"snemi3d"`` (SNEMI3D / CREMI ``cremi.evaluation.rand.adapted_rand``, from the SNEMI3D Matlab
       script): rows with ground-truth 0 dropped; **squared counts**; predicted-0 pixels are

@@ -1,4 +1,4 @@
-"""Contingency tables of two label images and the class-0 region labelling of PAPER_SPEC §7.
+"""Contingency tables of two label images and the class-0 region labelling of docs/METHOD.md §7.
 
 Every label-based metric of the package (VI, ARI, adapted Rand error, GlaS object matching) reads
 the overlap counts n_ij = |{x : a(x) = i, b(x) = j}| from :func:`contingency`, which uses
@@ -63,7 +63,7 @@ def label_class0(mask: np.ndarray) -> np.ndarray:
     """4-connected components of the class-0 pixels; class-1 pixels get label 0.
 
     The partition equals ``skimage.measure.label(mask, background=1, connectivity=1)`` of the
-    paper's metrics (PAPER_SPEC §7, BASELINES_AND_METRICS §4.1); ids may be numbered differently,
+    paper's metrics (docs/METHOD.md §7, docs/BASELINES.md §4.1); ids may be numbered differently,
     which no metric here depends on.
 
     Args:

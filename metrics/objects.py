@@ -2,7 +2,7 @@
 
 Definitions of the official Matlab evaluation (``evaluation_v6``: ``F1score.m``, ``ObjectDice.m``,
 ``ObjectHausdorff.m``; Sirinukunwattana et al. 2017, Med. Image Anal. 35:489) as summarised in
-BASELINES_AND_METRICS §4.4, on instance label images S (segmentation) and G (ground truth), 0 = none.
+docs/BASELINES.md §4.4, on instance label images S (segmentation) and G (ground truth), 0 = none.
 
 Matching: the partner of an object X of one map is the label of the other map that covers most of
 X's pixels **after deleting the zeros** (Matlab ``mode`` of the non-zero overlapping labels; a tie
@@ -264,7 +264,7 @@ def _labels_pair(seg_labels, gt_labels) -> tuple[np.ndarray, np.ndarray]:
 
 
 def object_metrics(seg_labels, gt_labels) -> dict[str, float]:
-    """GlaS object-level F1, Dice and Hausdorff of one image (BASELINES_AND_METRICS §4.4).
+    """GlaS object-level F1, Dice and Hausdorff of one image (docs/BASELINES.md §4.4).
 
     - ``obj_f1``: a segmented object S_i is a true positive when its majority gt partner G_j
       satisfies |S_i∩G_j|/|G_j| > 0.5; FP = other segmented objects; FN = #G − TP;

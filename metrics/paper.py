@@ -1,6 +1,6 @@
 """The paper's metrics exactly as the authors' ``model/metrics.py`` and ``eval.py`` computed them.
 
-PAPER_SPEC §7 and BASELINES_AND_METRICS §4.1. Inputs are binary ``(H, W)`` masks ``pred`` and ``gt``
+docs/METHOD.md §7 and docs/BASELINES.md §4.1. Inputs are binary ``(H, W)`` masks ``pred`` and ``gt``
 (bool, int or float with values {0, 1}; 1 = class 1). The values equal the paper-time code's
 (golden values in ../shared/reference/golden.npz) but are computed from pixel counts and a
 ``np.bincount`` contingency table instead of scikit-image / scikit-learn calls, and the modified
@@ -46,7 +46,7 @@ def _mdice(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def miou(pred, gt) -> float:
-    """Mean IoU over classes {0, 1}: ½ Σ_c |P_c∩G_c| / |P_c∪G_c| (PAPER_SPEC §7).
+    """Mean IoU over classes {0, 1}: ½ Σ_c |P_c∩G_c| / |P_c∪G_c| (docs/METHOD.md §7).
 
     The authors' function returns −mIoU; this is the positive value their table reports.
     A class absent from both maps gives 0/0, so the result is **NaN** (the paper-time value);
@@ -62,7 +62,7 @@ def miou(pred, gt) -> float:
 
 
 def mdice(pred, gt) -> float:
-    """Mean Dice over classes {0, 1}: ½ Σ_c 2|P_c∩G_c| / (|P_c|+|G_c|) (PAPER_SPEC §7).
+    """Mean Dice over classes {0, 1}: ½ Σ_c 2|P_c∩G_c| / (|P_c|+|G_c|) (docs/METHOD.md §7).
 
     NaN when a class is absent from both maps (paper-time value), as for :func:`miou`.
     """
@@ -92,7 +92,7 @@ def _vi_total(split: float, merge: float) -> float:
 
 
 def vi_split_merge(pred, gt) -> tuple[float, float]:
-    """(split, merge) parts of the paper's VI, in bits (BASELINES_AND_METRICS §4.1).
+    """(split, merge) parts of the paper's VI, in bits (docs/BASELINES.md §4.1).
 
     ``skimage.metrics.variation_of_information(G_lab, P_lab, ignore_labels=[0])`` with G_lab, P_lab
     the class-0 region labellings of gt and pred: split = H(P_lab|G_lab) (false splits),
@@ -118,7 +118,7 @@ def vi(pred, gt) -> float:
 def ari(pred, gt) -> float:
     """Adjusted Rand index of the flattened class-0 region labellings, label 0 included as a cluster.
 
-    Equals ``sklearn.metrics.adjusted_rand_score(P_lab.ravel(), G_lab.ravel())`` (PAPER_SPEC §7);
+    Equals ``sklearn.metrics.adjusted_rand_score(P_lab.ravel(), G_lab.ravel())`` (docs/METHOD.md §7);
     1.0 when both labellings are the same partition (e.g. both masks all-1: a single cluster).
 
     Returns:
@@ -141,7 +141,7 @@ def mhd(pred, gt) -> float:
     """Modified Hausdorff distance (Dubuisson & Jain 1994) over all class-1 pixels, in pixels.
 
     ``skimage.metrics.hausdorff_distance(pred, gt, method='modified')`` as the authors' ``eval.py``
-    called it (BASELINES_AND_METRICS §4.1): max(mean_{a∈P} min_{b∈G} ‖a−b‖, mean_{b∈G} min_{a∈P} ‖a−b‖).
+    called it (docs/BASELINES.md §4.1): max(mean_{a∈P} min_{b∈G} ‖a−b‖, mean_{b∈G} min_{a∈P} ‖a−b‖).
 
     Returns:
         float ≥ 0; 0.0 when both masks are empty, ``inf`` when exactly one is (documented, not NaN).

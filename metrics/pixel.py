@@ -1,6 +1,6 @@
 """DRIVE pixel metrics inside the field of view: accuracy, sensitivity, specificity and ROC AUC.
 
-BASELINES_AND_METRICS §4.2 and §4.5 (DRIVE protocol: Staal et al. 2004, IEEE TMI 23:501): only
+docs/BASELINES.md §4.2 and §4.5 (DRIVE protocol: Staal et al. 2004, IEEE TMI 23:501): only
 pixels inside the FOV mask count; accuracy, sensitivity (TPR) and specificity (TNR) use the
 prediction thresholded at 0.5 (``prob > 0.5``, as everywhere in this project); AUC uses the
 probabilities. Per image (macro); pooling over images is the evaluator's choice.

@@ -1,6 +1,6 @@
 """Metrics for thin structures and boundaries: clDice, Betti-number errors and HD95.
 
-References: BASELINES_AND_METRICS §4.5 (clDice, Betti errors) and §4.6 (HD95 conventions).
+References: docs/BASELINES.md §4.5 (clDice, Betti errors) and §4.6 (HD95 conventions).
 Inputs are bool ``(H, W)`` masks of the structure (class 1: DRIVE vessels, EM membranes).
 """
 

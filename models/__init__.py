@@ -1,4 +1,4 @@
-"""Segmentation networks of the suite (PAPER_SPEC §5): the paper's U-Net."""
+"""Segmentation networks of the suite (docs/METHOD.md §5): the paper's U-Net."""
 
 from .unet import SIZE_DIVISOR, UNet
 

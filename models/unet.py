@@ -1,4 +1,4 @@
-"""The paper's U-Net (PAPER_SPEC §5).
+"""The paper's U-Net (docs/METHOD.md §5).
 
 Encoder: 5 stages of ``(3×3 conv with bias → BatchNorm → ReLU) × 2`` with
 ``width·(1, 2, 4, 8, 16)`` channels (64-128-256-512-1024 for the paper's width 64),
@@ -7,7 +7,7 @@ BN → ReLU (halving the channels), concatenation with the encoder's skip, then 
 same double conv block. Head: 1×1 conv to 2 logits.
 
 Shapes: input ``(B, in_channels, H, W)`` with H and W divisible by 16 (four
-poolings; the processed data sets pad to multiples of 32, PAPER_SPEC §4.3);
+poolings; the processed data sets pad to multiples of 32, docs/METHOD.md §4.3);
 output logits ``(B, 2, H, W)``.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-#: Channel multipliers of the 5 encoder stages (PAPER_SPEC §5: 64-128-256-512-1024 at width 64).
+#: Channel multipliers of the 5 encoder stages (docs/METHOD.md §5: 64-128-256-512-1024 at width 64).
 STAGE_MULTIPLIERS = (1, 2, 4, 8, 16)
 #: Spatial sizes must be divisible by this (2 ** number of poolings).
 SIZE_DIVISOR = 2 ** (len(STAGE_MULTIPLIERS) - 1)
@@ -52,7 +52,7 @@ class UpStage(nn.Module):
 
 
 class UNet(nn.Module):
-    """The paper's 5-stage U-Net with 2 output logits (PAPER_SPEC §5).
+    """The paper's 5-stage U-Net with 2 output logits (docs/METHOD.md §5).
 
     Args:
         in_channels: image channels (1 for SNEMI3D/ISBI2012, 3 for GlaS/DRIVE).

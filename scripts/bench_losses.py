@@ -2,7 +2,7 @@
 
 For each size ``B×H×W`` (default: the paper's training batch 10×512×512 and a small
 2×128×128) and each device (CPU, and CUDA when present), every loss of ``losses.LOSSES``,
-the label-only SPW variant (``spw+use_prediction=False``, its own row as in PAPER_SPEC §2)
+the label-only SPW variant (``spw+use_prediction=False``, its own row as in docs/METHOD.md §2)
 and the slow literal SPW of ``losses/_spw_reference.py`` (``spw_literal``) run one
 forward+backward step on the same inputs:
 
@@ -10,7 +10,7 @@ forward+backward step on the same inputs:
 - target: real membranes (ISBI 2012 labels, class 1 = membrane, first B slices cropped to
   H×W) when ``<raw-root>/ISBI2012`` exists, otherwise Voronoi membranes
   (``data.synthetic.voronoi_membrane_mask``); the ``target`` column says which;
-- per-image class weights (PAPER_SPEC §4.4) and every map a loss declares in
+- per-image class weights (docs/METHOD.md §4.4) and every map a loss declares in
   ``required_maps``, generated from the target by ``losses.maps.MAP_GENERATORS`` (untimed).
 
 Timing: ``--warmup`` untimed rounds, then ``--repeats`` timed rounds; in every round each

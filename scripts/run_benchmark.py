@@ -31,7 +31,7 @@ from training.config import PROFILES, load_profile
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-#: The extra Table 1 row (PAPER_SPEC §2): SPW with the label-only weight map.
+#: The extra Table 1 row (docs/METHOD.md §2): SPW with the label-only weight map.
 LABEL_ONLY_SPW = "spw+use_prediction=False"
 
 #: Rough seconds per run (one loss, one fold) when no finished run of the same profile and data set

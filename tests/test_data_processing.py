@@ -1,4 +1,4 @@
-"""Pure processing functions of the data layer (PAPER_SPEC §4.2-§4.5)."""
+"""Pure processing functions of the data layer (docs/METHOD.md §4.2-§4.5)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from data.processing import (
 @pytest.mark.parametrize(
     ("size", "expected"),
     [
-        ((584, 565), ((12, 12), (5, 6))),  # DRIVE -> 608x576, PAPER_SPEC §4.3
+        ((584, 565), ((12, 12), (5, 6))),  # DRIVE -> 608x576, docs/METHOD.md §4.3
         ((522, 775), ((11, 11), (12, 13))),  # GlaS -> 544x800
         ((512, 512), ((0, 0), (0, 0))),  # ISBI 2012 stays
         ((1024, 1024), ((0, 0), (0, 0))),  # SNEMI3D stays

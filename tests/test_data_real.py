@@ -1,4 +1,4 @@
-"""Real DRIVE and ISBI 2012 from ../shared/data, prepared once per session (PAPER_SPEC §4)."""
+"""Real DRIVE and ISBI 2012 from ../shared/data, prepared once per session (docs/METHOD.md §4)."""
 
 from __future__ import annotations
 

@@ -183,7 +183,7 @@ def test_split_run_name():
 
 
 def test_paper_table_matches_spec():
-    """configs/paper_table1.csv holds PAPER_SPEC §8's Table 1, value for value."""
+    """configs/paper_table1.csv holds docs/METHOD.md §8's Table 1, value for value."""
     spec = PAPER_TABLE.parents[2] / "shared" / "spec" / "PAPER_SPEC.md"
     if not spec.is_file():
         pytest.skip(f"{spec} not found")

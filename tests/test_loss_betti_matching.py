@@ -1,4 +1,4 @@
-"""Betti matching loss (MODERN_LOSSES.md §betti_matching): values and gradients against a literal
+"""Betti matching loss (docs/MODERN_LOSSES.md §betti_matching): values and gradients against a literal
 oracle of the official 2-D code (nstucki/Betti-matching @ 3e7eca26, ``BettiMatching.py``) written
 here loop for loop, reference numbers produced by the official code, hand-checked limit cases,
 the fast union-find against the plain one, gradcheck in float64 and a short convergence run.
@@ -312,7 +312,7 @@ def test_float64_follows_the_same_rules_in_float64(kind):
 
 
 # Produced by the official code (nstucki/Betti-matching @ 3e7eca26) with the patches of
-# MODERN_LOSSES.md §betti_matching (np.infty alias, .cuda() as identity, plotting and
+# docs/MODERN_LOSSES.md §betti_matching (np.infty alias, .cuda() as identity, plotting and
 # gudhi.wasserstein imports removed): BettiMatching(sigmoid(x), y, relative=True,
 # comparison='union', filtration='superlevel', construction='V', training=True).loss(),
 # float32, then .backward() for the gradient with respect to x; values printed to 7 decimals.

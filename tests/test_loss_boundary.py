@@ -1,4 +1,4 @@
-"""Boundary loss (``losses/boundary.py``): ``boundary`` and ``boundary_term``, MODERN_LOSSES.md §boundary.
+"""Boundary loss (``losses/boundary.py``): ``boundary`` and ``boundary_term``, docs/MODERN_LOSSES.md §boundary.
 
 References: hand-computed maps and terms on tiny inputs; a literal oracle of the official
 construction (``class2one_hot`` int32 one-hot → ``np.zeros_like`` → float distances assigned into

@@ -1,4 +1,4 @@
-"""cbdice (losses/cbdice.py) against the official SoftcbDiceLoss, MODERN_LOSSES.md §cbdice.
+"""cbdice (losses/cbdice.py) against the official SoftcbDiceLoss, docs/MODERN_LOSSES.md §cbdice.
 
 The oracle follows PengchengShi1220/cbDice @ a970c1d4 ``loss/cbdice_loss.py`` step by step: soft skeletons
 with ``F.max_pool2d`` (10 iterations) of the label and of ``p > 0.5``, ``get_weights`` with its per-image

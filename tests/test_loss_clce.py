@@ -1,4 +1,4 @@
-"""clce (losses/clce.py) against the official 2-D retina code path, MODERN_LOSSES.md §clce.
+"""clce (losses/clce.py) against the official 2-D retina code path, docs/MODERN_LOSSES.md §clce.
 
 The oracle follows cesaracebes/centerline_CE @ 952a7c41 ``retina_experiments/utils/loss_factory.py::clCELoss``
 line by line: ``cross_entropy(logits, onehot, reduction='none')`` with probability targets, ``soft_skel``

@@ -15,8 +15,8 @@ import torch
 from losses import LOSSES, MAP_CHANNELS, SegLoss, build_loss
 from losses.maps import MAP_GENERATORS
 
-#: Losses with an epoch schedule (Skea-topo's BoRT term from epoch 21 on, PAPER_SPEC §3;
-#: boundary's GDL/SL weights, MODERN_LOSSES.md §boundary).
+#: Losses with an epoch schedule (Skea-topo's BoRT term from epoch 21 on, docs/METHOD.md §3;
+#: boundary's GDL/SL weights, docs/MODERN_LOSSES.md §boundary).
 SCHEDULED = {"skea_topo", "boundary"}
 H = W = 32  # divisible by 2**4 for SPW, large enough for RMI's 3×3 pooling
 

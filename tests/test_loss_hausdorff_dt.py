@@ -1,4 +1,4 @@
-"""Hausdorff distance-transform loss (``losses/hausdorff_dt.py``), MODERN_LOSSES.md §hausdorff_dt.
+"""Hausdorff distance-transform loss (``losses/hausdorff_dt.py``), docs/MODERN_LOSSES.md §hausdorff_dt.
 
 References: a hand-computed 1×4 case; a literal oracle of MONAI's ``HausdorffDTLoss`` (two scipy
 EDTs per mask, float32 fields, error in the logits' dtype); numbers produced by MONAI 1.6.1

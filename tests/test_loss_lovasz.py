@@ -1,4 +1,4 @@
-"""Lovász-Softmax (``losses/lovasz.py``), MODERN_LOSSES.md §lovasz.
+"""Lovász-Softmax (``losses/lovasz.py``), docs/MODERN_LOSSES.md §lovasz.
 
 References: a hand-computed two-pixel case; a literal pure-Python oracle of the official
 ``lovasz_softmax`` (Alg. 1 of the paper, loops, stable sort) for values, and its analytic

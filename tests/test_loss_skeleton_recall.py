@@ -1,4 +1,4 @@
-"""skeleton_recall (losses/skeleton_recall.py) against the official code's construction, MODERN_LOSSES.md §skeleton_recall.
+"""skeleton_recall (losses/skeleton_recall.py) against the official code's construction, docs/MODERN_LOSSES.md §skeleton_recall.
 
 The oracle follows MIC-DKFZ/Skeleton-Recall @ f259f63c line by line: ``SkeletonTransform.apply`` (skimage
 skeletonize, two default-footprint dilations, times the label, int16) and

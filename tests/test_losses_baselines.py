@@ -2,7 +2,7 @@
 
 Golden values of the paper-time code (../shared/reference/golden.npz), hand-computed values on
 tiny inputs, the spec's clDice toy, limit cases that tie losses together, edges (empty, full,
-saturated) and the constructor keywords. References: PAPER_SPEC §3, BASELINES_AND_METRICS §3.
+saturated) and the constructor keywords. References: docs/METHOD.md §3, docs/BASELINES.md §3.
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ def test_rmi_bce_clamps_logs_at_minus_100():
 
 
 def rmi_term_oracle(labels: np.ndarray, probs: np.ndarray, radius=3, pool=3, alpha=5e-4) -> float:
-    """Independent float64 RMI lower bound with explicit loops (BASELINES §3.10 steps 1–6)."""
+    """Independent float64 RMI lower bound with explicit loops (docs/BASELINES.md §3.10 steps 1–6)."""
     b, c, h, w = labels.shape
     ph, pw = (h + 2 * (pool // 2) - pool) // pool + 1, (w + 2 * (pool // 2) - pool) // pool + 1
 
@@ -302,7 +302,7 @@ def test_rmi_term_is_lowest_for_the_perfect_prediction():
 
 
 def test_cldice_spec_toy_cross():
-    """BASELINES §3.11 toy: a 9x9 one-pixel cross with one arm weakened.
+    """docs/BASELINES.md §3.11 toy: a 9x9 one-pixel cross with one arm weakened.
 
     Target: the full-width cross (row 4 and column 4, 17 pixels). Its soft skeleton is the
     cross without the centre's four neighbours (13 pixels; 3 on each arm plus the centre).

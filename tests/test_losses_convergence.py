@@ -20,7 +20,7 @@ from losses.soft_skeleton import binary_soft_skeleton
 
 SIZE = 32
 STEPS = 40
-#: Bare terms that weigh only skeleton pixels (MODERN_LOSSES.md §skeleton_recall, §clce); they are
+#: Bare terms that weigh only skeleton pixels (docs/MODERN_LOSSES.md §skeleton_recall, §clce); they are
 #: trained beside CE/Dice and alone need not raise the IoU: they must recover the ring's centre line.
 SKELETON_ONLY = {"skeleton_recall", "clce"}
 

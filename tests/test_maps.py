@@ -1,4 +1,4 @@
-"""Tests of the precomputed map generators (losses/maps.py, BASELINES_AND_METRICS §3.7–§3.9).
+"""Tests of the precomputed map generators (losses/maps.py, docs/BASELINES.md §3.7–§3.9).
 
 Three kinds of check: golden values from the paper-time code, parity with the literal
 O(K·H·W) recipes of tests/map_oracles.py on random and structured masks, and values
@@ -140,7 +140,7 @@ def test_nearest_two_distances_exact_for_any_margin(margin, mask_name):
 
 
 def test_wce_toy_check_of_the_spec():
-    """BASELINES §3.7: 9×9, three cells, 1-px membranes: d₁+d₂ = 2 → 9.2312, T-junction 1+√2 → 8.8997."""
+    """docs/BASELINES.md §3.7: 9×9, three cells, 1-px membranes: d₁+d₂ = 2 → 9.2312, T-junction 1+√2 → 8.8997."""
     m = np.zeros((9, 9), dtype=np.uint8)
     m[4, :] = 1
     m[:4, 4] = 1
@@ -176,7 +176,7 @@ def test_abw_hand_values_on_a_line():
 
 
 def test_abw_all_zero_mask_uses_scipy_virtual_zero():
-    """BASELINES §3.8: obj 9.996 at (0,0) down to 0.359 at (63,63) on a 64×64 all-zero mask."""
+    """docs/BASELINES.md §3.8: obj 9.996 at (0,0) down to 0.359 at (63,63) on a 64×64 all-zero mask."""
     bck, obj = abw_map(np.zeros((64, 64), dtype=np.uint8))
     assert obj[0, 0] == pytest.approx(9.996, abs=1e-3)
     assert obj[63, 63] == pytest.approx(0.359, abs=1e-3)

@@ -1,4 +1,4 @@
-"""Challenge metrics (BASELINES_AND_METRICS §4.2-§4.6) and the ``compute_metrics`` entry point.
+"""Challenge metrics (docs/BASELINES.md §4.2-§4.6) and the ``compute_metrics`` entry point.
 
 DRIVE FOV metrics against hand counts and scikit-learn's AUC; GlaS object metrics against a literal
 loop-and-pairwise-distance transcription of the official Matlab definitions; clDice, Betti errors

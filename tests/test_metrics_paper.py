@@ -1,4 +1,4 @@
-"""The paper's metrics (PAPER_SPEC §7, BASELINES_AND_METRICS §4.1) and the label-image metrics they use.
+"""The paper's metrics (docs/METHOD.md §7, docs/BASELINES.md §4.1) and the label-image metrics they use.
 
 Golden values from the paper-time code, the spec's toy checks, the published test cases of
 scikit-image / scikit-learn re-derived by hand, equality with the library calls on random pairs,

@@ -1,4 +1,4 @@
-"""Tests of the Skea-topo loss (losses/skea_topo.py, BASELINES_AND_METRICS §3.9)."""
+"""Tests of the Skea-topo loss (losses/skea_topo.py, docs/BASELINES.md §3.9)."""
 
 from __future__ import annotations
 

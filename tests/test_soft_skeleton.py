@@ -1,7 +1,7 @@
 """The fast soft skeleton (losses/soft_skeleton.py) against a literal transcription of the reference.
 
 The oracle below follows the clDice/clCE/cbDice ``soft_skel`` line by line with ``F.max_pool2d``
-(MODERN_LOSSES.md §clce, §cbdice; BASELINES_AND_METRICS.md §3.11). Values must be bit-identical;
+(docs/MODERN_LOSSES.md §clce, §cbdice; docs/BASELINES.md §3.11). Values must be bit-identical;
 gradients equal up to the summation order of autograd (a few ulps), including inputs full of ties,
 where the pooling's first-extremum rule and ``torch.min``'s halving decide where gradients go.
 """

@@ -1,4 +1,4 @@
-"""SPW loss and the complex steerable pyramid (PAPER_SPEC §1–2, issue 3).
+"""SPW loss and the complex steerable pyramid (docs/METHOD.md §1–2, issue 3).
 
 The oracle is the literal, slow computation of ``losses/_spw_reference.py`` (one inverse
 FFT per orientation, the spec's shifted grid with the one-bin offset and the zeroed bin,
@@ -42,7 +42,7 @@ def membrane_target(batch: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
 
 
 def random_case(batch: int, h: int, w: int, dtype: torch.dtype, seed: int = 0):
-    """Random logits, Voronoi membrane targets and their per-image class weights (PAPER_SPEC §4.4)."""
+    """Random logits, Voronoi membrane targets and their per-image class weights (docs/METHOD.md §4.4)."""
     gen = torch.Generator().manual_seed(seed)
     logits = torch.randn(batch, 2, h, w, generator=gen, dtype=torch.float64).to(dtype)
     target = membrane_target(batch, h, w, seed)
@@ -98,7 +98,7 @@ def test_envelopes_are_magnitude_of_summed_bands():
 def test_corners_from_the_half_spectrum_equal_the_centred_crop():
     x = torch.rand(2, 32, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(14))
     full = torch.fft.fft2(x)
-    centred = torch.fft.fftshift(full, dim=(-2, -1))[..., 8:24, 12:36]  # central half, PAPER_SPEC §1 crop
+    centred = torch.fft.fftshift(full, dim=(-2, -1))[..., 8:24, 12:36]  # central half, docs/METHOD.md §1 crop
     expected = torch.fft.ifftshift(centred, dim=(-2, -1))
     torch.testing.assert_close(crop_spectrum(full, (16, 24)), expected, rtol=0, atol=0)
     torch.testing.assert_close(full_corners(torch.fft.rfft2(x), (16, 24)), expected, rtol=1e-12, atol=1e-12)

@@ -1,4 +1,4 @@
-"""The paper's U-Net (PAPER_SPEC §5): stage widths, parameter count, shapes, errors."""
+"""The paper's U-Net (docs/METHOD.md §5): stage widths, parameter count, shapes, errors."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def conv_params(c_in: int, c_out: int, k: int = 3) -> int:
 
 
 def expected_parameter_count(in_channels: int, width: int) -> int:
-    """Parameters of PAPER_SPEC §5 counted by hand: convs with bias, BN (γ, β), 1×1 head to 2."""
+    """Parameters of docs/METHOD.md §5 counted by hand: convs with bias, BN (γ, β), 1×1 head to 2."""
     chans = [width * m for m in (1, 2, 4, 8, 16)]
     total = 0
     for c_in, c_out in zip([in_channels, *chans[:-1]], chans):  # encoder double convs

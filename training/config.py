@@ -1,6 +1,6 @@
 """Training profiles and command-line overrides (typed ``--loss-kwargs`` live in :mod:`losses.spec`).
 
-A profile (``configs/profiles/<name>.yaml``, see PAPER_SPEC §6 for ``paper``) fixes the
+A profile (``configs/profiles/<name>.yaml``, see docs/METHOD.md §6 for ``paper``) fixes the
 recipe; explicit command-line values override it. The resolved recipe is what
 ``config.json`` records (docs/ARCHITECTURE.md §6).
 """

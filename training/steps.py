@@ -103,7 +103,7 @@ def predict_probability(model: nn.Module, image: torch.Tensor, device: torch.dev
 
 
 def validate(model: nn.Module, loader: DataLoader, device: torch.device, amp: bool, progress: bool) -> float:
-    """Mean per-image mIoU at threshold 0.5 over the validation images (PAPER_SPEC §6-§7)."""
+    """Mean per-image mIoU at threshold 0.5 over the validation images (docs/METHOD.md §6-§7)."""
     model.eval()
     scores = []
     for image, target, _ in tqdm(loader, desc="val", leave=False, disable=not progress):
