@@ -188,7 +188,8 @@ def _ray_result(ray, ref, spec: RunSpec) -> RunResult:
         return ray.get(ref)
     except (RunKilled, ray.exceptions.RayError) as err:
         code = -9 if isinstance(err, RunKilled) else 1
-        return RunResult(spec.label, False, code, 0, 0.0, spec.log, killed=code < 0)
+        message = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        return RunResult(spec.label, False, code, 0, 0.0, spec.log, killed=code < 0, message=message)
 
 
 # ----------------------------------------------------------------------------- slurm (submitit)
@@ -244,8 +245,12 @@ def run_slurm(
             spec = pending.pop(job)
             try:
                 results.append(job.result())
-            except Exception:  # a job that died outside run_one (timeout, preemption): rerun resumes it
-                results.append(RunResult(spec.label, False, 1, 1, 0.0, spec.log))
+            except (
+                Exception
+            ) as err:  # a job that died outside run_one (timeout, preemption): rerun resumes it
+                results.append(
+                    RunResult(spec.label, False, 1, 1, 0.0, spec.log, message=f"{type(err).__name__}: {err}")
+                )
             on_done(results[-1])
         if pending:
             time.sleep(poll)

@@ -61,6 +61,7 @@ class RunResult:
     miou: float | None = None
     killed: bool = False
     env_seen: dict[str, str] = field(default_factory=dict)
+    message: str = ""  # why a backend lost the run (a Ray or submitit error), when it did
 
     @property
     def error(self) -> str:
@@ -70,7 +71,8 @@ class RunResult:
         how = (
             f"killed by signal {-self.returncode}" if self.returncode < 0 else f"exit code {self.returncode}"
         )
-        return f"{self.label}: {how} after {self.attempts} attempt(s); log: {self.log}"
+        why = f" ({self.message})" if self.message else ""
+        return f"{self.label}: {how} after {self.attempts} attempt(s){why}; log: {self.log}"
 
 
 def child_env(extra: tuple[tuple[str, str], ...]) -> dict[str, str]:
