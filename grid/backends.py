@@ -122,9 +122,7 @@ def _import_ray():
     try:
         import ray
     except ImportError as err:
-        raise BackendUnavailable(
-            "--backend ray needs Ray: pip install -e '.[ray]' (or pip install 'ray>=2.50')"
-        ) from err
+        raise BackendUnavailable("--backend ray needs Ray: pip install 'ray>=2.50'") from err
     return ray
 
 
@@ -213,9 +211,7 @@ def slurm_executor(opts: SlurmOptions):
     try:
         import submitit
     except ImportError as err:
-        raise BackendUnavailable(
-            "--backend slurm needs submitit: pip install -e '.[slurm]' (or pip install submitit)"
-        ) from err
+        raise BackendUnavailable("--backend slurm needs submitit: pip install submitit") from err
     executor = submitit.AutoExecutor(folder=opts.folder, cluster=opts.cluster)
     params = {
         "timeout_min": opts.timeout_min,

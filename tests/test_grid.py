@@ -316,3 +316,29 @@ def test_submitit_local_executor_equals_train_py_alone(data_root, reference, tmp
     )
     assert cli.main(argv) == 0
     assert metrics(runs) == reference
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_grid_and_leaves_no_child(data_root, tmp_path):
+    runs = tmp_path / "runs"
+    argv = grid_argv(data_root, runs, "--workers", "2", folds=("0", "1"))
+    grid = subprocess.Popen(
+        [sys.executable, "scripts/run_benchmark.py", *argv],
+        cwd=REPO_ROOT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    log = runs / "synth-drive" / "ce" / "seed0" / "fold0.grid.log"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "grid: attempt 1 pid" not in (
+        log.read_text() if log.is_file() else ""
+    ):
+        time.sleep(0.05)
+    child = int(log.read_text().split("grid: attempt 1 pid ")[1].split(":")[0])
+    grid.send_signal(signal.SIGINT)  # what Ctrl-C sends to the runner
+    _, err = grid.communicate(timeout=60)
+    assert grid.returncode == 130 and b"interrupted" in err
+    assert (
+        not Path(f"/proc/{child}").exists() or b"zombie" in Path(f"/proc/{child}/status").read_bytes().lower()
+    )
