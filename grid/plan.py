@@ -41,8 +41,14 @@ Job = RunId
 
 
 def is_plugin(name: str) -> bool:
-    """A plugin loss ``pkg.mod:Cls`` (the losses issue): passed to train.py as given, not looked up here."""
-    return ":" in name
+    """A loss spec train.py resolves itself, passed through unchanged (the losses issue).
+
+    A plugin ``pkg.mod:Cls``, or a weighted sum such as ``ce+0.5*dice`` / ``dice+focal[gamma=2.5]``
+    (a ``+`` part that is not ``k=v`` pairs, or ``*``/``[``/``]`` anywhere: the rule of
+    ``common.run_folder.split_run_name`` for sums).
+    """
+    _, sep, rest = name.partition("+")
+    return ":" in name or any(c in name for c in "*[]") or bool(sep and ("=" not in rest or "+" in rest))
 
 
 def canonical_run_name(name: str) -> str:

@@ -116,6 +116,12 @@ def test_threads_share_the_cores_without_oversubscription():
 
 def test_plugin_losses_pass_through_unchanged(tmp_path):
     assert expand_losses(["my_pkg.my_loss:MyLoss", "ce"], ["ce"]) == ["my_pkg.my_loss:MyLoss", "ce"]
+    sums = ["ce+0.5*dice", "dice+focal[gamma=2.5]", "ce+dice"]
+    assert expand_losses([*sums, "spw+use_prediction=False"], ["spw"]) == [*sums, "spw+use_prediction=False"]
+    with pytest.raises(ValueError, match="unknown loss 'nope'"):
+        expand_losses(["nope+alpha=1"], ["ce"])
+    ((_, cmd),) = train_commands("py", [Job("d", "ce+0.5*dice", 0, 0)], "smoke", tmp_path, tmp_path)
+    assert cmd[cmd.index("--loss") + 1] == "ce+0.5*dice" and "--loss-kwargs" not in cmd
     ((jobs, cmd),) = train_commands(
         "py", [Job("d", "my_pkg.my_loss:MyLoss", 0, 1)], "smoke", tmp_path, tmp_path
     )
