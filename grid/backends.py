@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .run_one import RunResult, RunSpec, run_one, terminate_live
+from .run_one import RunResult, RunSpec, reset_stop, run_one, terminate_live
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OnDone = Callable[[RunResult], None]
@@ -69,6 +69,7 @@ def run_local(
     children (no child is left behind) and re-raises; finished runs stay finished.
     """
     results: list[RunResult] = []
+    reset_stop()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grid")
     try:
         pending = set()

@@ -33,6 +33,8 @@ from common import run_folder as rf
 #: Children running now, so that Ctrl-C in the driver can stop them (see :func:`terminate_live`).
 _LIVE: set[subprocess.Popen] = set()
 _LIVE_LOCK = threading.Lock()
+#: Set by :func:`terminate_live`: the grid is stopping, so no new child starts and none is retried.
+_STOPPING = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -99,12 +101,17 @@ def mean_test_miou(folders: tuple[str, ...]) -> float | None:
 def launch(spec: RunSpec, attempt: int, log) -> int:
     """Run the command once, to completion, with its output appended to ``log``; its return code."""
     env = child_env(spec.env)
+    with _LIVE_LOCK:
+        if _STOPPING.is_set():
+            return -2  # SIGINT: the grid was interrupted before this run started
     # Same process group as this worker on purpose (never start_new_session): see the module docstring.
     child = subprocess.Popen(list(spec.command), cwd=spec.cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.write(f"grid: attempt {attempt} pid {child.pid}: {shlex.join(spec.command)}\n".encode())
     log.flush()
     with _LIVE_LOCK:
         _LIVE.add(child)
+        if _STOPPING.is_set():  # interrupted while it started
+            child.terminate()
     try:
         return child.wait()
     finally:
@@ -120,7 +127,7 @@ def run_one(spec: RunSpec) -> RunResult:
     with open(spec.log, "ab") as log:
         for attempt in range(1, spec.retries + 2):
             code = launch(spec, attempt, log)
-            if code >= 0 or attempt > spec.retries:
+            if code >= 0 or attempt > spec.retries or _STOPPING.is_set():
                 break
             log.write(
                 f"grid: attempt {attempt} killed by signal {-code}; resuming from its checkpoint\n".encode()
@@ -141,8 +148,13 @@ def run_one(spec: RunSpec) -> RunResult:
 
 
 def terminate_live(grace: float = 10.0) -> int:
-    """Stop every child this process started (SIGTERM, then SIGKILL after ``grace`` s); how many."""
+    """Stop every child this process started (SIGTERM, then SIGKILL after ``grace`` s); how many.
+
+    Also marks the grid as stopping, for good: a child stopped here is not retried and no new one
+    starts in this process (:func:`reset_stop` undoes it, for tests and long-lived drivers).
+    """
     with _LIVE_LOCK:
+        _STOPPING.set()
         children = list(_LIVE)
     for child in children:
         child.terminate()
@@ -154,3 +166,8 @@ def terminate_live(grace: float = 10.0) -> int:
             child.kill()
             child.wait()
     return len(children)
+
+
+def reset_stop() -> None:
+    """Allow children again after :func:`terminate_live` (a new grid in the same process)."""
+    _STOPPING.clear()
