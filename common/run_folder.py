@@ -116,6 +116,14 @@ def seed_fold(seed: int, fold: int) -> str:
     return f"seed{seed}/fold{fold}"
 
 
+def grid_log_path(folders: list[Path]) -> Path:
+    """The benchmark grid's log of one launch: ``…/seed<S>/fold<k>.grid.log`` (``fold0-1-2`` for the
+    three folds in one process). Beside the run folder, not in it: the trainer owns the folder (creates
+    it, deletes it on --overwrite) and the log of a failed start must survive that."""
+    folds = "-".join(Path(f).name.removeprefix("fold") for f in folders)
+    return Path(folders[0]).parent / f"fold{folds}.grid.log"
+
+
 def is_finished(folder: str | Path) -> bool:
     """Finished = ``timing.json`` and ``test_metrics.csv`` exist (written last, atomically)."""
     folder = Path(folder)

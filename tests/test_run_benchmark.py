@@ -8,7 +8,9 @@ import sys
 import pytest
 from fake_runs import write_run
 
-from scripts import demo, run_benchmark
+from grid import cli
+from grid import plan as grid_plan
+from scripts import demo
 from scripts.run_benchmark import (
     LABEL_ONLY_SPW,
     Job,
@@ -31,7 +33,7 @@ REQUIRED = {"ce": (), "bce": (), "wce": ("wce",), "spw": ()}
 @pytest.fixture
 def fake_registry(monkeypatch):
     """The runner's view of losses.LOSSES, fixed so these tests do not depend on which losses exist yet."""
-    monkeypatch.setattr(run_benchmark, "registry", lambda: (REGISTERED, REQUIRED))
+    monkeypatch.setattr(cli, "registry", lambda: (REGISTERED, REQUIRED))
 
 
 def test_expand_losses_all_adds_label_only_spw():
@@ -95,7 +97,7 @@ def test_maps_and_prepare(tmp_path):
 
 def test_estimate_prefers_measured_times():
     job = Job("drive", "ce", 0, 0)
-    assert estimate_seconds(job, "cpu", {}) == run_benchmark.DEFAULT_RUN_SECONDS[("cpu", "drive")]
+    assert estimate_seconds(job, "cpu", {}) == grid_plan.DEFAULT_RUN_SECONDS[("cpu", "drive")]
     assert estimate_seconds(job, "cpu", {("drive", "spw"): [10.0, 30.0]}) == 20.0
     assert estimate_seconds(job, "cpu", {("drive", "ce"): [5.0], ("drive", "spw"): [99.0]}) == 5.0
 

@@ -1,0 +1,356 @@
+"""The benchmark grid (grid/): the same smoke runs on every backend give the same test metrics as
+train.py run alone; a killed run resumes to the same metrics; a failing run is reported with its log.
+
+Every run here is a ``smoke`` run on ``synth-drive`` (prepared once per session in a tmp dir) with
+``--epochs 6`` so that a run lasts long enough to be killed between two checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from grid import backends, cli
+from grid.plan import LABEL_ONLY_SPW, Job, expand_losses, train_commands
+from grid.progress import Progress
+from grid.run_one import RunResult, RunSpec, mean_test_miou, run_one
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EPOCHS = ["--epochs", "6"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> Path:
+    """synth-drive prepared once (no maps: ce needs none)."""
+    top = tmp_path_factory.mktemp("grid_data")
+    cmd = [
+        sys.executable,
+        "data/prepare.py",
+        "--dataset",
+        "synth-drive",
+        "--maps",
+        "none",
+        "--raw-root",
+        str(top / "raw"),
+        "--out-root",
+        str(top / "processed"),
+        "--no-progress",
+    ]
+    subprocess.run(cmd, cwd=REPO_ROOT, env=ENV, check=True, capture_output=True)
+    return top / "processed"
+
+
+@pytest.fixture(scope="session")
+def reference(data_root, tmp_path_factory) -> str:
+    """test_metrics.csv of ce, fold 0, trained by train.py alone (the one-by-one reference)."""
+    runs = tmp_path_factory.mktemp("grid_reference")
+    cmd = [
+        sys.executable,
+        "train.py",
+        "--loss",
+        "ce",
+        "--dataset",
+        "synth-drive",
+        "--data-root",
+        str(data_root),
+        "--profile",
+        "smoke",
+        "--fold",
+        "0",
+        "--out",
+        str(runs),
+        "--no-progress",
+        *EPOCHS,
+    ]
+    subprocess.run(cmd, cwd=REPO_ROOT, env=ENV, check=True, capture_output=True)
+    return (runs / "synth-drive" / "ce" / "seed0" / "fold0" / "test_metrics.csv").read_text()
+
+
+def grid_argv(data_root: Path, runs: Path, *extra: str, losses=("ce",), folds=("0",)) -> list[str]:
+    return [
+        "--profile",
+        "smoke",
+        "--datasets",
+        "synth-drive",
+        "--losses",
+        *losses,
+        "--folds",
+        *folds,
+        "--data-root",
+        str(data_root),
+        "--runs",
+        str(runs),
+        "--no-eval",
+        "--train-args",
+        " ".join(EPOCHS),
+        "--cpus-per-run",
+        "1",  # the reference ran with one thread: thread counts change float sums
+        *extra,
+    ]
+
+
+def metrics(runs: Path, loss: str = "ce", fold: int = 0) -> str:
+    return (runs / "synth-drive" / loss / "seed0" / f"fold{fold}" / "test_metrics.csv").read_text()
+
+
+# ----------------------------------------------------------------------------- fast, no training
+
+
+def test_threads_share_the_cores_without_oversubscription():
+    assert backends.threads_per_run(2, cores=16) == 8
+    assert backends.threads_per_run(3, cores=16) == 5  # 15 threads on 16 cores, never 18
+    assert backends.threads_per_run(4, cores=2) == 1  # more workers than cores: one thread each
+    with pytest.raises(ValueError, match="--workers"):
+        backends.threads_per_run(0, cores=2)
+
+
+def test_plugin_losses_pass_through_unchanged(tmp_path):
+    assert expand_losses(["my_pkg.my_loss:MyLoss", "ce"], ["ce"]) == ["my_pkg.my_loss:MyLoss", "ce"]
+    sums = ["ce+0.5*dice", "dice+focal[gamma=2.5]", "ce+dice"]
+    assert expand_losses([*sums, "spw+use_prediction=False"], ["spw"]) == [*sums, "spw+use_prediction=False"]
+    with pytest.raises(ValueError, match="unknown loss 'nope'"):
+        expand_losses(["nope+alpha=1"], ["ce"])
+    ((_, cmd),) = train_commands("py", [Job("d", "ce+0.5*dice", 0, 0)], "smoke", tmp_path, tmp_path)
+    assert cmd[cmd.index("--loss") + 1] == "ce+0.5*dice" and "--loss-kwargs" not in cmd
+    ((jobs, cmd),) = train_commands(
+        "py", [Job("d", "my_pkg.my_loss:MyLoss", 0, 1)], "smoke", tmp_path, tmp_path
+    )
+    assert cmd[cmd.index("--loss") + 1] == "my_pkg.my_loss:MyLoss" and "--loss-kwargs" not in cmd
+    # one process per fold for parallel workers, one --fold all process for one worker
+    full = [Job("d", LABEL_ONLY_SPW, 0, f) for f in (0, 1, 2)]
+    assert len(train_commands("py", full, "smoke", tmp_path, tmp_path, group_folds=False)) == 3
+
+
+def test_grid_log_sits_beside_the_run_folder(tmp_path):
+    folder = tmp_path / "d" / "ce" / "seed0"
+    assert cli.grid_log_path([folder / "fold1"]) == folder / "fold1.grid.log"
+    assert cli.grid_log_path([folder / f"fold{k}" for k in range(3)]) == folder / "fold0-1-2.grid.log"
+
+
+def test_progress_counts_eta_and_log(tmp_path):
+    lines = []
+    progress = Progress(5, workers=2, log_path=tmp_path / "grid.log", stream=_Lines(lines))
+    progress.finished(RunResult("a", True, 0, 1, 10.0, "a.log", miou=0.25))
+    progress.finished(RunResult("b", True, 0, 1, 30.0, "b.log", miou=None))
+    progress.finished(RunResult("c", False, 3, 1, 1.0, "c.log"))
+    assert progress.eta() == 20.0 * 1  # mean 20 s × ceil(2 left / 2 workers)
+    assert "ok     a  0m10s  test mIoU 0.2500" in lines[0] and "done 1, running 0, failed 0" in lines[0]
+    assert "FAILED c: exit code 3 after 1 attempt(s); log: c.log" in lines[2] and "ETA 0m20s" in lines[2]
+    assert (tmp_path / "grid.log").read_text().count("\n") == 3
+
+
+def test_run_one_retries_a_killed_child_but_not_an_error(tmp_path):
+    folder = tmp_path / "run"
+    # killed by a signal on its first attempt (no marker yet), succeeds on the second
+    script = (
+        f"import os, pathlib, signal; p = pathlib.Path({str(tmp_path / 'marker')!r})\n"
+        "if not p.exists(): p.touch(); os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed_once = RunSpec(
+        "k", (sys.executable, "-c", script), str(tmp_path), (), str(tmp_path / "k.log"), retries=2
+    )
+    result = run_one(killed_once)
+    assert (
+        result.ok and result.attempts == 2 and "killed by signal 9; resuming" in Path(result.log).read_text()
+    )
+    failing = RunSpec(
+        "e",
+        (sys.executable, "-c", "raise SystemExit(3)"),
+        str(tmp_path),
+        (str(folder),),
+        str(tmp_path / "e.log"),
+        retries=2,
+    )
+    result = run_one(failing)
+    assert not result.ok and result.attempts == 1 and result.returncode == 3 and "log: " in result.error
+    always_killed = RunSpec(
+        "x",
+        (sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"),
+        str(tmp_path),
+        (),
+        str(tmp_path / "x.log"),
+        retries=1,
+    )
+    result = run_one(always_killed)
+    assert not result.ok and result.attempts == 2 and result.killed
+
+
+def test_mean_test_miou_averages_the_column(tmp_path):
+    (tmp_path / "test_metrics.csv").write_text("index,id,miou\n0,a,0.5\n1,b,0.25\n")
+    assert mean_test_miou((str(tmp_path),)) == pytest.approx(0.375)
+    assert mean_test_miou((str(tmp_path / "absent"),)) is None
+
+
+class _Lines:
+    def __init__(self, lines):
+        self.lines = lines
+
+    def write(self, text):
+        if text.strip():
+            self.lines.append(text)
+
+    def flush(self):
+        pass
+
+
+# ----------------------------------------------------------------------------- real runs
+
+
+@pytest.mark.slow
+def test_local_pool_equals_train_py_alone_and_skips_finished(data_root, reference, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert cli.main(grid_argv(data_root, runs, "--workers", "2", folds=("0", "1"))) == 0
+    assert metrics(runs) == reference
+    out = capsys.readouterr().out
+    assert "[2/2] ok" in out and "test mIoU" in out and (runs / cli.GRID_LOG).is_file()
+    assert cli.main(grid_argv(data_root, runs, "--workers", "2", "--dry-run", folds=("0", "1"))) == 0
+    assert "2 finished, 0 to run" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["local", "ray"])
+def test_killed_run_is_retried_and_resumes_to_the_same_metrics(backend, data_root, reference, tmp_path):
+    if backend == "ray":
+        pytest.importorskip("ray")
+    extra = ["--ray-tmp", tempfile.mkdtemp(prefix="rg", dir="/tmp")] if backend == "ray" else []
+    runs = tmp_path / "runs"
+    folder = runs / "synth-drive" / "ce" / "seed0" / "fold0"
+    log = folder.parent / "fold0.grid.log"
+    killer = threading.Thread(target=_kill_after_first_checkpoint, args=(folder, log), daemon=True)
+    killer.start()
+    assert cli.main(grid_argv(data_root, runs, "--retries", "2", "--backend", backend, *extra)) == 0
+    killer.join(5)
+    text = log.read_text()
+    # local: run_one retries the killed child; ray: the task raises RunKilled and Ray retries the task
+    assert len(re.findall(r"grid: attempt \d+ pid", text)) == 2  # one killed start, one resumed start
+    assert "resum" in (folder / "train.log").read_text().lower()
+    assert metrics(runs) == reference
+
+
+def _kill_after_first_checkpoint(folder: Path, log: Path, timeout: float = 120.0) -> None:
+    """SIGKILL the run's train.py (pid from the grid log) once last.pt exists and before it finishes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not (folder / "last.pt").is_file():
+        time.sleep(0.05)
+    pid = int(log.read_text().split("grid: attempt 1 pid ")[1].split(":")[0])
+    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_failing_run_is_reported_with_its_log_and_finished_runs_kept(data_root, reference, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert cli.main(grid_argv(data_root, runs)) == 0
+    # a loss argument the loss rejects inside train.py: an error exit, not retried
+    argv = grid_argv(data_root, runs, "--workers", "2", losses=("ce", "focal+gamma=-1"))
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    bad_log = runs / "synth-drive" / "focal+gamma=-1.0" / "seed0" / "fold0.grid.log"
+    assert f"synth-drive/focal+gamma=-1.0/seed0/fold0: exit code 1 after 1 attempt(s); log: {bad_log}" in err
+    text = bad_log.read_text()
+    assert text.count("grid: attempt") == 1 and "gamma must be 0 or >= 1" in text  # train.py's own error
+    assert metrics(runs) == reference  # the finished run was skipped, not redone
+
+
+@pytest.mark.slow
+def test_embedded_ray_equals_train_py_alone_and_leaves_no_process(data_root, reference, tmp_path):
+    pytest.importorskip("ray")
+    ray_tmp = tempfile.mkdtemp(prefix="rg", dir="/tmp")  # short: Ray's Unix socket paths
+    runs = tmp_path / "runs"
+    assert cli.main(grid_argv(data_root, runs, "--backend", "ray", "--ray-tmp", ray_tmp)) == 0
+    assert metrics(runs) == reference
+    assert _processes_mentioning(ray_tmp) == []
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line contains ``text`` (Linux /proc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def gpu_probe(spec: RunSpec) -> RunResult:
+    """A tiny Ray task: records when it ran and which GPU Ray gave it."""
+    start = time.time()
+    time.sleep(1.0)
+    env = {
+        "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        "span": f"{start} {time.time()}",
+    }
+    return RunResult(spec.label, True, 0, 1, 1.0, spec.log, env_seen=env)
+
+
+@pytest.mark.slow
+def test_ray_fake_gpus_run_at_most_two_gpu_runs_at_once(tmp_path):
+    ray = pytest.importorskip("ray")
+    ray.cloudpickle.register_pickle_by_value(
+        sys.modules[__name__]
+    )  # Ray workers cannot import this test file
+    ray_tmp = tempfile.mkdtemp(prefix="rg", dir="/tmp")
+    specs = [RunSpec(f"r{i}", (), str(tmp_path), (), str(tmp_path / f"{i}.log")) for i in range(5)]
+    opts = backends.RayOptions(cpus_per_run=0.5, gpus_per_run=1, num_cpus=4, num_gpus=2, temp_dir=ray_tmp)
+    results = backends.run_ray(specs, opts, on_done=lambda r: None, task=gpu_probe)
+    assert all(r.ok for r in results), [r.error for r in results]
+    spans = [tuple(map(float, r.env_seen["span"].split())) for r in results]
+    most = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
+    assert most == 2  # 4 CPUs would allow 4 at once: the 2 fake GPUs limit it
+    assert {r.env_seen["CUDA_VISIBLE_DEVICES"] for r in results} == {"0", "1"}
+    assert _processes_mentioning(ray_tmp) == []
+
+
+@pytest.mark.slow
+def test_submitit_local_executor_equals_train_py_alone(data_root, reference, tmp_path):
+    pytest.importorskip("submitit")
+    runs = tmp_path / "runs"
+    argv = grid_argv(
+        data_root,
+        runs,
+        "--backend",
+        "slurm",
+        "--slurm-cluster",
+        "local",
+        "--slurm-folder",
+        str(tmp_path / "submitit"),
+    )
+    assert cli.main(argv) == 0
+    assert metrics(runs) == reference
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_grid_and_leaves_no_child(data_root, tmp_path):
+    runs = tmp_path / "runs"
+    argv = grid_argv(data_root, runs, "--workers", "2", folds=("0", "1"))
+    grid = subprocess.Popen(
+        [sys.executable, "scripts/run_benchmark.py", *argv],
+        cwd=REPO_ROOT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    log = runs / "synth-drive" / "ce" / "seed0" / "fold0.grid.log"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "grid: attempt 1 pid" not in (
+        log.read_text() if log.is_file() else ""
+    ):
+        time.sleep(0.05)
+    child = int(log.read_text().split("grid: attempt 1 pid ")[1].split(":")[0])
+    grid.send_signal(signal.SIGINT)  # what Ctrl-C sends to the runner
+    _, err = grid.communicate(timeout=60)
+    assert grid.returncode == 130 and b"interrupted" in err
+    assert (
+        not Path(f"/proc/{child}").exists() or b"zombie" in Path(f"/proc/{child}/status").read_bytes().lower()
+    )
