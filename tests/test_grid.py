@@ -255,7 +255,7 @@ def test_failing_run_is_reported_with_its_log_and_finished_runs_kept(data_root, 
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
     bad_log = runs / "synth-drive" / "focal+gamma=-1.0" / "seed0" / "fold0.grid.log"
-    assert f"synth-drive/focal+gamma=-1.0/seed0/fold0: exit code 1 after 1 attempt(s); log: {bad_log}" in err
+    assert f"synth-drive/focal+gamma=-1.0/seed0/fold0: exit code 2 after 1 attempt(s); log: {bad_log}" in err
     text = bad_log.read_text()
     assert text.count("grid: attempt") == 1 and "gamma must be 0 or >= 1" in text  # train.py's own error
     assert metrics(runs) == reference  # the finished run was skipped, not redone
