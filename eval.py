@@ -19,21 +19,40 @@ from evaluation import EvaluationError, evaluate
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder written by train.py")
-    parser.add_argument("--datasets", nargs="+", default=None, help="data sets to evaluate (default: all found)")
-    parser.add_argument("--losses", nargs="+", default=None,
-                        help="run names to evaluate, e.g. ce spw 'spw+use_prediction=False' (default: all found, "
-                             "the paper's 13 rows always listed)")
+    parser.add_argument(
+        "--datasets", nargs="+", default=None, help="data sets to evaluate (default: all found)"
+    )
+    parser.add_argument(
+        "--losses",
+        nargs="+",
+        default=None,
+        help="run names to evaluate, e.g. ce spw 'spw+use_prediction=False' (default: all found, "
+        "the paper's 13 rows always listed)",
+    )
     parser.add_argument("--profile", default=None, help="keep only runs whose config.json profile is this")
-    parser.add_argument("--name", default=None, help="results name: output goes to results/<name> "
-                        "(default: the profile, or 'all')")
+    parser.add_argument(
+        "--name",
+        default=None,
+        help="results name: output goes to results/<name> (default: the profile, or 'all')",
+    )
     parser.add_argument("--out", type=Path, default=None, help="output folder (overrides --name)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    parser.add_argument("--data-root", type=Path, default=Path("data/processed"),
-                        help="processed data sets (images/masks for the qualitative figure, metadata for map times)")
-    parser.add_argument("--bench-csv", type=Path, default=None,
-                        help="scripts/bench_losses.py --csv output (default: <runs>/bench_losses.csv if present)")
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=Path("data/processed"),
+        help="processed data sets (images/masks for the qualitative figure, metadata for map times)",
+    )
+    parser.add_argument(
+        "--bench-csv",
+        type=Path,
+        default=None,
+        help="scripts/bench_losses.py --csv output (default: <runs>/bench_losses.csv if present)",
+    )
     parser.add_argument("--images", type=int, default=3, help="test images per qualitative figure")
     add_statistics_arguments(parser)
     return parser
@@ -41,17 +60,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_statistics_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the run-level statistics (evaluation/statistics.py, docs/STATISTICS.md)."""
-    parser.add_argument("--reference", default=None,
-                        help="run name every other is compared with, e.g. ce, spw, 'spw+use_prediction=False' "
-                             "(default: spw when present, else the first run name found)")
-    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None,
-                        help="also print the comparison A vs B in detail (Δ = A − B per run)")
-    parser.add_argument("--correction", choices=["holm", "bh"], default="holm",
-                        help="multiple-comparison adjustment within each data set × metric")
+    parser.add_argument(
+        "--reference",
+        default=None,
+        help="run name every other is compared with, e.g. ce, spw, 'spw+use_prediction=False' "
+        "(default: spw when present, else the first run name found)",
+    )
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        default=None,
+        help="also print the comparison A vs B in detail (Δ = A − B per run)",
+    )
+    parser.add_argument(
+        "--correction",
+        choices=["holm", "bh"],
+        default="holm",
+        help="multiple-comparison adjustment within each data set × metric",
+    )
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates (CIs, rank stability)")
     parser.add_argument("--boot-seed", type=int, default=0, help="seed of the bootstrap")
-    parser.add_argument("--mixed-model", action="store_true",
-                        help="add the mixed-model p (statsmodels MixedLM, per-image values) beside the headline t-test")
+    parser.add_argument(
+        "--mixed-model",
+        action="store_true",
+        help="add the mixed-model p (statsmodels MixedLM, per-image values) beside the headline t-test",
+    )
 
 
 def compare_text(args: argparse.Namespace, a: str, b: str) -> str:
@@ -79,10 +113,23 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path("results") / (args.name or args.profile or "all")
     command = "python eval.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
-        result = evaluate(args.runs, out, datasets=args.datasets, losses=args.losses, profile=args.profile,
-                          data_root=args.data_root, bench_csv=args.bench_csv, overwrite=args.overwrite,
-                          n_images=args.images, command=command, n_boot=args.n_boot, reference=args.reference,
-                          correction=args.correction, boot_seed=args.boot_seed, mixed_model=args.mixed_model)
+        result = evaluate(
+            args.runs,
+            out,
+            datasets=args.datasets,
+            losses=args.losses,
+            profile=args.profile,
+            data_root=args.data_root,
+            bench_csv=args.bench_csv,
+            overwrite=args.overwrite,
+            n_images=args.images,
+            command=command,
+            n_boot=args.n_boot,
+            reference=args.reference,
+            correction=args.correction,
+            boot_seed=args.boot_seed,
+            mixed_model=args.mixed_model,
+        )
         if args.compare:
             print(compare_text(args, *args.compare))
     except (EvaluationError, FileNotFoundError, ValueError) as err:

@@ -64,44 +64,93 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the paper's U-Net with one loss on one processed data set and test the best checkpoint.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--loss", metavar="SPEC",
-                   help=f"a registered loss ({', '.join(LOSSES)}; aliases: {', '.join(ALIASES)}), a weighted sum "
-                        "such as 'ce + 0.5*dice' or 'dice+focal[gamma=2.5]', or a plugin 'package.module:Class' "
-                        "(see --list-losses)")
+    p.add_argument(
+        "--loss",
+        metavar="SPEC",
+        help=f"a registered loss ({', '.join(LOSSES)}; aliases: {', '.join(ALIASES)}), a weighted sum "
+        "such as 'ce + 0.5*dice' or 'dice+focal[gamma=2.5]', or a plugin 'package.module:Class' "
+        "(see --list-losses)",
+    )
     p.add_argument("--list-losses", action="store_true", help="print every available loss and exit")
-    p.add_argument("--loss-kwargs", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="loss constructor arguments, typed as bool (true/false), int, float or str; "
-                        "the run name becomes <loss>+k=v,... (sorted)")
-    p.add_argument("--dataset", type=registered("dataset", DATASETS), choices=list(DATASETS),
-                   metavar="NAME", help=f"processed data set: {', '.join(DATASETS)}")
-    p.add_argument("--data-root", type=Path, default=Path("data/processed"),
-                   help="folder holding the processed data sets (written by data/prepare.py)")
+    p.add_argument(
+        "--loss-kwargs",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="loss constructor arguments, typed as bool (true/false), int, float or str; "
+        "the run name becomes <loss>+k=v,... (sorted)",
+    )
+    p.add_argument(
+        "--dataset",
+        type=registered("dataset", DATASETS),
+        choices=list(DATASETS),
+        metavar="NAME",
+        help=f"processed data set: {', '.join(DATASETS)}",
+    )
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        default=Path("data/processed"),
+        help="folder holding the processed data sets (written by data/prepare.py)",
+    )
     p.add_argument("--fold", choices=FOLDS, default="0", help="cross-validation fold, or all three in order")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of weights, sampling and augmentation; also the split seed of splits.json "
-                        "when the data set holds several")
-    p.add_argument("--profile", choices=PROFILES, default="paper",
-                   help="training recipe from configs/profiles/<profile>.yaml")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of weights, sampling and augmentation; also the split seed of splits.json "
+        "when the data set holds several",
+    )
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="paper",
+        help="training recipe from configs/profiles/<profile>.yaml",
+    )
     p.add_argument("--epochs", type=positive_int, default=None, help="override the profile's epochs")
-    p.add_argument("--batch-size", type=positive_int, default=None,
-                   help="override the profile's batch size (global: split over torchrun processes)")
-    p.add_argument("--lr", type=positive_float, default=None, help="override the profile's Adam learning rate")
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        help="override the profile's batch size (global: split over torchrun processes)",
+    )
+    p.add_argument(
+        "--lr", type=positive_float, default=None, help="override the profile's Adam learning rate"
+    )
     p.add_argument("--width", type=positive_int, default=None, help="override the profile's U-Net base width")
-    p.add_argument("--crop", type=positive_int, nargs="+", default=None, metavar="N",
-                   help="override the profile's training crop: H [W]; None keeps the profile's")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="torch device (under torchrun each process takes cuda:LOCAL_RANK)")
-    p.add_argument("--amp", action="store_true",
-                   help="mixed precision for the network (CUDA only; losses always run in float32)")
-    p.add_argument("--deterministic", action="store_true",
-                   help="deterministic algorithms (torch.use_deterministic_algorithms)")
+    p.add_argument(
+        "--crop",
+        type=positive_int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="override the profile's training crop: H [W]; None keeps the profile's",
+    )
+    p.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="torch device (under torchrun each process takes cuda:LOCAL_RANK)",
+    )
+    p.add_argument(
+        "--amp",
+        action="store_true",
+        help="mixed precision for the network (CUDA only; losses always run in float32)",
+    )
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic algorithms (torch.use_deterministic_algorithms)",
+    )
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of the run folders")
     p.add_argument("--resume", action="store_true", help="continue an unfinished run from its last.pt")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run folder and start again")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a TTY)")
-    p.add_argument("--tensorboard", action="store_true",
-                   help="also write TensorBoard scalars to <run>/tensorboard (needs the tensorboard package)")
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard scalars to <run>/tensorboard (needs the tensorboard package)",
+    )
     return p
 
 
@@ -111,12 +160,17 @@ def spec_from_args(args: argparse.Namespace, argv: list[str]) -> RunSettings:
         args.loss = canonical_loss_name(args.loss)
     cls = loss_class(args.loss)
     if args.loss_kwargs and cls is None:
-        raise ValueError(f"--loss-kwargs: {args.loss!r} is a sum or a wrapped callable; give keywords inside "
-                         "each term's [...] instead")
+        raise ValueError(
+            f"--loss-kwargs: {args.loss!r} is a sum or a wrapped callable; give keywords inside "
+            "each term's [...] instead"
+        )
     loss_kwargs = parse_loss_kwargs(args.loss_kwargs, args.loss, cls) if args.loss_kwargs else {}
     loss = build_loss(args.loss, **loss_kwargs)  # checks a plugin on a tiny input before anything is created
     overrides = {
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "width": args.width,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "width": args.width,
         "crop": normalize_crop(args.crop, "--crop"),
     }
     recipe = resolve_recipe(load_profile(args.profile), overrides, args.dataset)
@@ -155,12 +209,16 @@ def main(argv: list[str] | None = None) -> int:
         print(format_catalog(LOSSES, ROW_LABELS, recipe_rows(LOSSES)))
         return 0
     if not args.loss or not args.dataset:
-        parser.error("the following arguments are required: " + ", ".join(
-            f for f, v in (("--loss", args.loss), ("--dataset", args.dataset)) if not v))
+        parser.error(
+            "the following arguments are required: "
+            + ", ".join(f for f, v in (("--loss", args.loss), ("--dataset", args.dataset)) if not v)
+        )
     info = env_dist_info()
     try:
         device = device_for(args.device, info)
-        args.amp = warn_amp_on_cpu(device, args.amp, warn=lambda m: warnings.warn(m, UserWarning, stacklevel=2))
+        args.amp = warn_amp_on_cpu(
+            device, args.amp, warn=lambda m: warnings.warn(m, UserWarning, stacklevel=2)
+        )
         spec = spec_from_args(args, argv)
     except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))

@@ -104,7 +104,9 @@ def with_second_observer(sample: ProcessedSample, label2: np.ndarray | None) -> 
     if label2 is None:
         return sample
     if label2.shape != tuple(sample.original_size):
-        raise DataError(f"{sample.id}: second annotation {label2.shape} does not match the image {sample.original_size}")
+        raise DataError(
+            f"{sample.id}: second annotation {label2.shape} does not match the image {sample.original_size}"
+        )
     return replace(sample, mask2=pad(label2, sample.padding, "edge") > 0)
 
 
@@ -138,7 +140,9 @@ def process_glas(sid: str, image: np.ndarray, label: np.ndarray, fov: np.ndarray
     )
 
 
-def process_snemi3d(sid: str, image: np.ndarray, label: np.ndarray, fov: np.ndarray | None) -> ProcessedSample:
+def process_snemi3d(
+    sid: str, image: np.ndarray, label: np.ndarray, fov: np.ndarray | None
+) -> ProcessedSample:
     """SNEMI3D slice: boundaries of the instance labels (§4.2). Real slices are 1024x1024 and
     need no padding; other sizes are edge-padded (project choice: no artificial membrane)."""
     padding = centred_padding(image.shape[:2])
@@ -154,7 +158,9 @@ def process_snemi3d(sid: str, image: np.ndarray, label: np.ndarray, fov: np.ndar
     )
 
 
-def process_isbi2012(sid: str, image: np.ndarray, label: np.ndarray, fov: np.ndarray | None) -> ProcessedSample:
+def process_isbi2012(
+    sid: str, image: np.ndarray, label: np.ndarray, fov: np.ndarray | None
+) -> ProcessedSample:
     """ISBI 2012 slice: class 1 = label 0 (membrane); 512x512 needs no padding (edge otherwise)."""
     padding = centred_padding(image.shape[:2])
     return ProcessedSample(
@@ -166,7 +172,6 @@ def process_isbi2012(sid: str, image: np.ndarray, label: np.ndarray, fov: np.nda
         original_size=tuple(image.shape[:2]),
         padding=padding,
     )
-
 
 
 # ------------------------------------------------------------------- statistics (§4.3-§4.4)
@@ -244,5 +249,7 @@ def make_splits(num_samples: int, seed: int, n_folds: int = 3, val_fraction: flo
     kfold = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
     for train_part, test in kfold.split(np.arange(num_samples)):
         train, val = train_test_split(train_part, test_size=val_fraction, random_state=seed)
-        folds.append({"train": [int(i) for i in train], "val": [int(i) for i in val], "test": [int(i) for i in test]})
+        folds.append(
+            {"train": [int(i) for i in train], "val": [int(i) for i in val], "test": [int(i) for i in test]}
+        )
     return folds

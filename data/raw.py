@@ -71,7 +71,9 @@ def read_image_file(path: Path) -> np.ndarray:
     except DataError:
         raise
     except Exception as err:  # any decoder error means the same thing to the user
-        raise DataError(f"cannot read {path}: {type(err).__name__}: {err} (truncated or not an image?)") from err
+        raise DataError(
+            f"cannot read {path}: {type(err).__name__}: {err} (truncated or not an image?)"
+        ) from err
 
 
 def read_volume_file(path: Path) -> np.ndarray:
@@ -102,7 +104,9 @@ def check_binary(path: Path, array: np.ndarray, allowed: tuple[int, ...]) -> Non
     values = np.unique(array)
     extra = sorted(set(values.tolist()) - set(allowed))
     if extra:
-        raise DataError(f"{path}: unexpected label values {extra[:10]}; expected only values in {list(allowed)}")
+        raise DataError(
+            f"{path}: unexpected label values {extra[:10]}; expected only values in {list(allowed)}"
+        )
 
 
 def require_dir(path: Path, what: str) -> Path:
@@ -136,7 +140,9 @@ def read_drive(base: Path) -> list[RawSample]:
             if m and m.group(2) == part:
                 found.append((int(m.group(1)), m.group(1), part, path))
     if not found:
-        raise MissingRawDataError(root / "test" / "images" / "01_test.tif", "DRIVE images (NN_{training,test}.tif)")
+        raise MissingRawDataError(
+            root / "test" / "images" / "01_test.tif", "DRIVE images (NN_{training,test}.tif)"
+        )
     samples = []
     for _, num, part, img_path in sorted(found):
         manual_path = root / part / "1st_manual" / f"{num}_manual1.gif"
@@ -151,14 +157,21 @@ def read_drive(base: Path) -> list[RawSample]:
         for p, arr in ((manual_path, manual), (fov_path, fov)):
             check_same_size(p, arr, img_path, image.shape)
             check_binary(p, arr, DRIVE_MASK_VALUES)
-        second, extra = _drive_second_observer(root / part / "2nd_manual" / f"{num}_manual2.gif", img_path, image.shape)
+        second, extra = _drive_second_observer(
+            root / part / "2nd_manual" / f"{num}_manual2.gif", img_path, image.shape
+        )
         samples.append(
             RawSample(
                 id=img_path.stem,
                 image=image,
                 label=manual,
                 fov=fov,
-                sources=(Source("image", img_path), Source("mask", manual_path), Source("fov", fov_path), *extra),
+                sources=(
+                    Source("image", img_path),
+                    Source("mask", manual_path),
+                    Source("fov", fov_path),
+                    *extra,
+                ),
                 label2=second,
             )
         )
@@ -237,7 +250,9 @@ def _read_stack(img_path: Path, lab_path: Path) -> tuple[np.ndarray, np.ndarray]
     if volume.dtype != np.uint8:
         raise DataError(f"{img_path}: expected uint8 grayscale slices, got {volume.dtype}")
     if labels.shape != volume.shape:
-        raise DataError(f"{lab_path}: label volume shape {labels.shape} does not match {img_path} {volume.shape}")
+        raise DataError(
+            f"{lab_path}: label volume shape {labels.shape} does not match {img_path} {volume.shape}"
+        )
     return volume, labels
 
 

@@ -157,83 +157,196 @@ def ensure_synthetic(name: str, synth_root: Path, samples: int, seed: int, regen
 
 _EMBEDDED = "embedded generator (data/synthetic.py)"
 _DRIVE = dict(
-    raw_dirs=(str(DRIVE_DIR),), read=read_drive, process_sample=process_drive, class1="vessel", channels=3,
-    has_fov=True, has_instances=False, family="drive", paper_counterpart="drive",
+    raw_dirs=(str(DRIVE_DIR),),
+    read=read_drive,
+    process_sample=process_drive,
+    class1="vessel",
+    channels=3,
+    has_fov=True,
+    has_instances=False,
+    family="drive",
+    paper_counterpart="drive",
 )
 _GLAS = dict(
-    raw_dirs=(str(GLAS_DIR),), read=read_glas, process_sample=process_glas, class1="non-gland (stroma and padding)",
-    channels=3, has_fov=False, has_instances=True, family="glas", paper_counterpart="glas",
+    raw_dirs=(str(GLAS_DIR),),
+    read=read_glas,
+    process_sample=process_glas,
+    class1="non-gland (stroma and padding)",
+    channels=3,
+    has_fov=False,
+    has_instances=True,
+    family="glas",
+    paper_counterpart="glas",
 )
 _SNEMI = dict(
-    raw_dirs=SNEMI3D_DIRS, read=read_snemi3d, process_sample=process_snemi3d,
-    class1="membrane (thick boundaries and unlabelled)", channels=1, has_fov=False, has_instances=True, family="em",
+    raw_dirs=SNEMI3D_DIRS,
+    read=read_snemi3d,
+    process_sample=process_snemi3d,
+    class1="membrane (thick boundaries and unlabelled)",
+    channels=1,
+    has_fov=False,
+    has_instances=True,
+    family="em",
     paper_counterpart="snemi3d",
 )
 
 # Real data sets (the order prepare.py --dataset all follows; tables order by evaluation.naming).
-register(DatasetRecord(
-    "drive", "DRIVE", train_crop=None,
-    download="the DRIVE challenge page on grand-challenge.org (https://drive.grand-challenge.org/)", **_DRIVE,
-))
-register(DatasetRecord(
-    "glas", "GlaS", train_crop=(448, 576),
-    download="the Warwick GlaS challenge page (https://warwick.ac.uk/fac/cross_fac/tia/data/glascontest/) "
-    "or its Kaggle mirror",
-    **_GLAS,
-))
-register(DatasetRecord(
-    "snemi3d", "SNEMI3D", train_crop=(512, 512), download="Zenodo record 7142003 (https://zenodo.org/records/7142003)",
-    **_SNEMI,
-))
-register(DatasetRecord(
-    "isbi2012", "ISBI 2012", raw_dirs=(ISBI2012_DIR,), read=read_isbi2012, process_sample=process_isbi2012,
-    class1="membrane (label 0)", channels=1, train_crop=None, has_fov=False, has_instances=False, family="em",
-    download="the ISBI 2012 EM segmentation challenge (https://imagej.net/events/isbi-2012-segmentation-challenge)",
-    # EM membranes at 512², the real stand-in for SNEMI3D, which cannot be obtained here
-    paper_counterpart="snemi3d",
-))
+register(
+    DatasetRecord(
+        "drive",
+        "DRIVE",
+        train_crop=None,
+        download="the DRIVE challenge page on grand-challenge.org (https://drive.grand-challenge.org/)",
+        **_DRIVE,
+    )
+)
+register(
+    DatasetRecord(
+        "glas",
+        "GlaS",
+        train_crop=(448, 576),
+        download="the Warwick GlaS challenge page (https://warwick.ac.uk/fac/cross_fac/tia/data/glascontest/) "
+        "or its Kaggle mirror",
+        **_GLAS,
+    )
+)
+register(
+    DatasetRecord(
+        "snemi3d",
+        "SNEMI3D",
+        train_crop=(512, 512),
+        download="Zenodo record 7142003 (https://zenodo.org/records/7142003)",
+        **_SNEMI,
+    )
+)
+register(
+    DatasetRecord(
+        "isbi2012",
+        "ISBI 2012",
+        raw_dirs=(ISBI2012_DIR,),
+        read=read_isbi2012,
+        process_sample=process_isbi2012,
+        class1="membrane (label 0)",
+        channels=1,
+        train_crop=None,
+        has_fov=False,
+        has_instances=False,
+        family="em",
+        download="the ISBI 2012 EM segmentation challenge (https://imagej.net/events/isbi-2012-segmentation-challenge)",
+        # EM membranes at 512², the real stand-in for SNEMI3D, which cannot be obtained here
+        paper_counterpart="snemi3d",
+    )
+)
 # Replicas: the same readers, smaller images, crops scaled like their images (GlaS / 4, SNEMI3D / 2).
-register(DatasetRecord(
-    "synth-drive", "synth-DRIVE", train_crop=None, download=_EMBEDDED,
-    synthetic=Synthetic(write_synth_drive, Path("DRIVE"), 12), **{**_DRIVE, "paper_counterpart": None},
-))
-register(DatasetRecord(
-    "synth-glas", "synth-GlaS", train_crop=(112, 144), download=_EMBEDDED,
-    synthetic=Synthetic(write_synth_glas, Path("GlaS"), 12), **{**_GLAS, "paper_counterpart": None},
-))
-register(DatasetRecord(
-    "synth-snemi3d", "synth-SNEMI3D", train_crop=(64, 64), download=_EMBEDDED,
-    synthetic=Synthetic(write_synth_snemi3d, Path("snemi3d"), 16), **{**_SNEMI, "paper_counterpart": None},
-))
+register(
+    DatasetRecord(
+        "synth-drive",
+        "synth-DRIVE",
+        train_crop=None,
+        download=_EMBEDDED,
+        synthetic=Synthetic(write_synth_drive, Path("DRIVE"), 12),
+        **{**_DRIVE, "paper_counterpart": None},
+    )
+)
+register(
+    DatasetRecord(
+        "synth-glas",
+        "synth-GlaS",
+        train_crop=(112, 144),
+        download=_EMBEDDED,
+        synthetic=Synthetic(write_synth_glas, Path("GlaS"), 12),
+        **{**_GLAS, "paper_counterpart": None},
+    )
+)
+register(
+    DatasetRecord(
+        "synth-snemi3d",
+        "synth-SNEMI3D",
+        train_crop=(64, 64),
+        download=_EMBEDDED,
+        synthetic=Synthetic(write_synth_snemi3d, Path("snemi3d"), 16),
+        **{**_SNEMI, "paper_counterpart": None},
+    )
+)
 # Issue 17: two more retinal vessel sets (DRIVE's recipe and metrics; FOV from the image) and
 # MoNuSeg's official test split as the real histology instance set (512² crops of 1024², as SNEMI3D).
-_VESSELS = dict(process_sample=process_vessels, class1="vessel", channels=3, train_crop=None, has_fov=True,
-                has_instances=False, family="drive")
-_NUCLEI = dict(raw_dirs=(str(MONUSEG_DIR),), read=read_monuseg, process_sample=process_monuseg, class1="nucleus",
-               channels=3, has_fov=False, has_instances=True, family="nuclei")
-register(DatasetRecord(
-    "chase_db1", "CHASE_DB1", raw_dirs=(str(CHASE_DIR),), read=read_chase_db1,
-    download="Kingston University's CHASE_DB1 page (https://researchdata.kingston.ac.uk/96/), CHASEDB1.zip unpacked flat",
-    **_VESSELS,
-))
-register(DatasetRecord(
-    "stare", "STARE", raw_dirs=(str(STARE_DIR),), read=read_stare,
-    download="the STARE project page (https://cecas.clemson.edu/~ahoover/stare/probing/), the .gz files decompressed",
-    **_VESSELS,
-))
-register(DatasetRecord(
-    "monuseg", "MoNuSeg", train_crop=(512, 512),
-    download="the MoNuSeg 2018 challenge (https://monuseg.grand-challenge.org/), MoNuSegTestData.zip", **_NUCLEI,
-))
-register(DatasetRecord(
-    "synth-chase_db1", "synth-CHASE_DB1", raw_dirs=(str(CHASE_DIR),), read=read_chase_db1, download=_EMBEDDED,
-    synthetic=Synthetic(write_synth_chase_db1, CHASE_DIR, 8), **_VESSELS,
-))
-register(DatasetRecord(
-    "synth-stare", "synth-STARE", raw_dirs=(str(STARE_DIR),), read=read_stare, download=_EMBEDDED,
-    synthetic=Synthetic(write_synth_stare, STARE_DIR, 8), **_VESSELS,
-))
-register(DatasetRecord(
-    "synth-monuseg", "synth-MoNuSeg", train_crop=(128, 128), download=_EMBEDDED,
-    synthetic=Synthetic(write_synth_monuseg, Path("MoNuSeg"), 6), **_NUCLEI,
-))
+_VESSELS = dict(
+    process_sample=process_vessels,
+    class1="vessel",
+    channels=3,
+    train_crop=None,
+    has_fov=True,
+    has_instances=False,
+    family="drive",
+)
+_NUCLEI = dict(
+    raw_dirs=(str(MONUSEG_DIR),),
+    read=read_monuseg,
+    process_sample=process_monuseg,
+    class1="nucleus",
+    channels=3,
+    has_fov=False,
+    has_instances=True,
+    family="nuclei",
+)
+register(
+    DatasetRecord(
+        "chase_db1",
+        "CHASE_DB1",
+        raw_dirs=(str(CHASE_DIR),),
+        read=read_chase_db1,
+        download="Kingston University's CHASE_DB1 page (https://researchdata.kingston.ac.uk/96/), CHASEDB1.zip unpacked flat",
+        **_VESSELS,
+    )
+)
+register(
+    DatasetRecord(
+        "stare",
+        "STARE",
+        raw_dirs=(str(STARE_DIR),),
+        read=read_stare,
+        download="the STARE project page (https://cecas.clemson.edu/~ahoover/stare/probing/), the .gz files decompressed",
+        **_VESSELS,
+    )
+)
+register(
+    DatasetRecord(
+        "monuseg",
+        "MoNuSeg",
+        train_crop=(512, 512),
+        download="the MoNuSeg 2018 challenge (https://monuseg.grand-challenge.org/), MoNuSegTestData.zip",
+        **_NUCLEI,
+    )
+)
+register(
+    DatasetRecord(
+        "synth-chase_db1",
+        "synth-CHASE_DB1",
+        raw_dirs=(str(CHASE_DIR),),
+        read=read_chase_db1,
+        download=_EMBEDDED,
+        synthetic=Synthetic(write_synth_chase_db1, CHASE_DIR, 8),
+        **_VESSELS,
+    )
+)
+register(
+    DatasetRecord(
+        "synth-stare",
+        "synth-STARE",
+        raw_dirs=(str(STARE_DIR),),
+        read=read_stare,
+        download=_EMBEDDED,
+        synthetic=Synthetic(write_synth_stare, STARE_DIR, 8),
+        **_VESSELS,
+    )
+)
+register(
+    DatasetRecord(
+        "synth-monuseg",
+        "synth-MoNuSeg",
+        train_crop=(128, 128),
+        download=_EMBEDDED,
+        synthetic=Synthetic(write_synth_monuseg, Path("MoNuSeg"), 6),
+        **_NUCLEI,
+    )
+)

@@ -86,7 +86,14 @@ def _vessel_tree(rng: np.random.Generator, shape: tuple[int, int], root: tuple[f
         if depth > 0:
             for sign in (-1, 1):
                 stack.append(
-                    (y, x, angle + sign * rng.uniform(0.3, 0.8), length * rng.uniform(0.5, 0.8), max(1, width - 1), depth - 1)
+                    (
+                        y,
+                        x,
+                        angle + sign * rng.uniform(0.3, 0.8),
+                        length * rng.uniform(0.5, 0.8),
+                        max(1, width - 1),
+                        depth - 1,
+                    )
                 )
     return canvas.astype(bool)
 
@@ -119,7 +126,9 @@ def _save_gif(path: Path, mask: np.ndarray) -> None:
     """Save a bool mask as an 8-bit grayscale GIF holding 0/255 (like DRIVE's manual/mask GIFs)."""
     # optimize=False keeps the full gray palette, so readers see mode L with values 0/255
     # exactly like the real files (an optimised palette would store indices 0/1)
-    Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), mode="L").save(path, format="GIF", optimize=False)
+    Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), mode="L").save(
+        path, format="GIF", optimize=False
+    )
 
 
 def write_synth_drive(top: Path, samples: int, seed: int) -> None:
@@ -142,7 +151,10 @@ def write_synth_drive(top: Path, samples: int, seed: int) -> None:
 
 # ----------------------------------------------------------------------------- GlaS
 
-_GLAS_GRADES = {"benign": ["healthy", "adenomatous"], "malignant": ["moderately differentiated", "poorly differentiated"]}
+_GLAS_GRADES = {
+    "benign": ["healthy", "adenomatous"],
+    "malignant": ["moderately differentiated", "poorly differentiated"],
+}
 
 
 def synth_glas_sample(seed: int, index: int, size: tuple[int, int]):
@@ -218,7 +230,11 @@ def synth_snemi3d_volume(seed: int, slices: int, size: tuple[int, int] = SNEMI3D
     n_cells = max(8, int(h * w / 200))
     # 3-D seeds, anisotropic like serial sections (a slice step counts as 4 pixels)
     seeds = np.column_stack(
-        [rng.uniform(-3, slices + 3, n_cells) * 4.0, rng.uniform(-8, h + 8, n_cells), rng.uniform(-8, w + 8, n_cells)]
+        [
+            rng.uniform(-3, slices + 3, n_cells) * 4.0,
+            rng.uniform(-8, h + 8, n_cells),
+            rng.uniform(-8, w + 8, n_cells),
+        ]
     )
     perm = rng.permutation(n_cells) + 1
     yy, xx = np.mgrid[:h, :w].astype(np.float64)
@@ -227,7 +243,11 @@ def synth_snemi3d_volume(seed: int, slices: int, size: tuple[int, int] = SNEMI3D
     warp_y, warp_x = (5.0 * _smooth_noise(rng, size, 10) for _ in range(2))
     for z in range(slices):
         py, px = yy + warp_y, xx + warp_x
-        d2 = (seeds[:, 0, None, None] - 4.0 * z) ** 2 + (seeds[:, 1, None, None] - py) ** 2 + (seeds[:, 2, None, None] - px) ** 2
+        d2 = (
+            (seeds[:, 0, None, None] - 4.0 * z) ** 2
+            + (seeds[:, 1, None, None] - py) ** 2
+            + (seeds[:, 2, None, None] - px) ** 2
+        )
         lab = perm[np.argmin(d2, axis=0)].astype(np.uint32)
         membrane = find_boundaries(lab, connectivity=1, mode="inner")
         img = 0.62 + 0.05 * _smooth_noise(rng, size, 2)
@@ -286,7 +306,9 @@ def write_replica(
         with staging_dir(target, overwrite=True) as tmp:
             writer(tmp, samples, seed)
     except PermissionError as err:
-        raise DataError(f"cannot write the synthetic raw replica under {synth_root}: {err}; pass a writable --raw-root") from err
+        raise DataError(
+            f"cannot write the synthetic raw replica under {synth_root}: {err}; pass a writable --raw-root"
+        ) from err
     atomic_write_json(marker, wanted)
     return True
 

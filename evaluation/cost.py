@@ -93,7 +93,9 @@ def bench_label(device, batch, height, width) -> str:
 
 def stamp(values) -> str:
     """Distinct values joined (``"a; b"``), so mixed machines are visible, not hidden."""
-    distinct = sorted({str(v) for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))})
+    distinct = sorted(
+        {str(v) for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))}
+    )
     return "; ".join(distinct) if distinct else MISSING
 
 
@@ -110,11 +112,16 @@ def cost_frame(runs: list[Run], bench: pd.DataFrame | None, data_root: Path) -> 
             epochs = epochs[~np.isnan(epochs)]
             peaks = [r.timing.get("peak_memory_bytes") for r in group]
             peaks = [float(p) for p in peaks if isinstance(p, (int, float))]
-            row = {"dataset": dataset, "run_name": run_name, "label": row_label(run_name), "n_runs": len(group),
-                   "epoch_seconds_median": float(np.median(epochs)) if epochs.size else np.nan,
-                   "peak_memory_mib": max(peaks) / 2**20 if peaks else np.nan,
-                   "memory_kind": stamp(r.timing.get("memory_kind") for r in group),
-                   "map_seconds": map_seconds(metadata, _safe_required_maps(run_name))}
+            row = {
+                "dataset": dataset,
+                "run_name": run_name,
+                "label": row_label(run_name),
+                "n_runs": len(group),
+                "epoch_seconds_median": float(np.median(epochs)) if epochs.size else np.nan,
+                "peak_memory_mib": max(peaks) / 2**20 if peaks else np.nan,
+                "memory_kind": stamp(r.timing.get("memory_kind") for r in group),
+                "map_seconds": map_seconds(metadata, _safe_required_maps(run_name)),
+            }
             for key in STAMP_KEYS:
                 row[key] = stamp(r.timing.get(key) for r in group)
             rows.append(row)
@@ -141,7 +148,9 @@ def _add_bench(frame: pd.DataFrame, bench: pd.DataFrame | None) -> pd.DataFrame:
     """Columns ``bench_ms[<config>]`` and ``bench_ratio[<config>]`` per benchmark configuration."""
     if bench is None:
         return frame
-    for (device, batch, height, width), part in bench.groupby(["device", "batch", "height", "width"], sort=True):
+    for (device, batch, height, width), part in bench.groupby(
+        ["device", "batch", "height", "width"], sort=True
+    ):
         label = bench_label(device, batch, height, width)
         by_loss = part.drop_duplicates("loss", keep="last").set_index("loss")
         frame[f"bench_ms[{label}]"] = [by_loss["median_ms"].get(n, np.nan) for n in frame["run_name"]]
@@ -159,26 +168,36 @@ def bench_stamp(bench: pd.DataFrame | None) -> str:
 def write_cost(out: Path, frame: pd.DataFrame, bench: pd.DataFrame | None) -> None:
     """``table3.csv`` and ``table3.md`` (one table per data set, stamped)."""
     frame.to_csv(out / "table3.csv", index=False, float_format="%.6g")
-    md = ["# Table 3: cost per loss\n\n"
-          "Epoch time = median of every epoch of every run (log.csv), ×CE = its ratio to CE on the same data set; "
-          "loss fwd+bwd = median ms per iteration from scripts/bench_losses.py (×CE beside it); peak memory = "
-          "largest over runs (kind: cuda = allocator peak, rss = process peak RSS); maps = one-off seconds to "
-          "generate the loss's precomputed maps for the whole data set (metadata.json).\n\n",
-          f"- {bench_stamp(bench)}\n"]
+    md = [
+        "# Table 3: cost per loss\n\n"
+        "Epoch time = median of every epoch of every run (log.csv), ×CE = its ratio to CE on the same data set; "
+        "loss fwd+bwd = median ms per iteration from scripts/bench_losses.py (×CE beside it); peak memory = "
+        "largest over runs (kind: cuda = allocator peak, rss = process peak RSS); maps = one-off seconds to "
+        "generate the loss's precomputed maps for the whole data set (metadata.json).\n\n",
+        f"- {bench_stamp(bench)}\n",
+    ]
     bench_cols = [c for c in frame.columns if c.startswith("bench_ms[")]
     for dataset in order_datasets(frame["dataset"].unique()) if not frame.empty else []:
         part = frame[frame["dataset"] == dataset]
-        md.append(f"\n## {dataset_label(dataset)}\n\nruns stamped: device {stamp(part['device_name'].str.split('; ').explode())}, "
-                  f"torch {stamp(part['torch'].str.split('; ').explode())}, "
-                  f"threads {stamp(part['threads'].str.split('; ').explode())}\n\n")
+        md.append(
+            f"\n## {dataset_label(dataset)}\n\nruns stamped: device {stamp(part['device_name'].str.split('; ').explode())}, "
+            f"torch {stamp(part['torch'].str.split('; ').explode())}, "
+            f"threads {stamp(part['threads'].str.split('; ').explode())}\n\n"
+        )
         header = ["Loss", "epoch s", "×CE", "peak MiB", "memory", "maps s"]
-        header += [f"fwd+bwd ms ({c[len('bench_ms['):-1]})" for c in bench_cols] or ["fwd+bwd ms"]
+        header += [f"fwd+bwd ms ({c[len('bench_ms[') : -1]})" for c in bench_cols] or ["fwd+bwd ms"]
         rows = []
         for rec in part.to_dict("records"):
-            cells = [rec["label"], fmt(rec["epoch_seconds_median"], 2), fmt(rec["ratio_to_ce"], 2),
-                     fmt(rec["peak_memory_mib"], 0), rec["memory_kind"], fmt(rec["map_seconds"], 1)]
+            cells = [
+                rec["label"],
+                fmt(rec["epoch_seconds_median"], 2),
+                fmt(rec["ratio_to_ce"], 2),
+                fmt(rec["peak_memory_mib"], 0),
+                rec["memory_kind"],
+                fmt(rec["map_seconds"], 1),
+            ]
             for c in bench_cols:
-                ms, ratio = rec[c], rec["bench_ratio[" + c[len("bench_ms["):]]
+                ms, ratio = rec[c], rec["bench_ratio[" + c[len("bench_ms[") :]]
                 cells.append(MISSING if np.isnan(ms) else f"{ms:.1f} (×{fmt(ratio, 2)})")
             if not bench_cols:
                 cells.append(MISSING)

@@ -35,9 +35,17 @@ def extended_frame(per_run: pd.DataFrame) -> pd.DataFrame:
             for run_name in order_rows(part["run_name"].unique()):
                 values = part.loc[part["run_name"] == run_name, metric].to_numpy(float)
                 values = values[~np.isnan(values)]
-                rows.append({"dataset": dataset, "run_name": run_name, "label": row_label(run_name), "metric": metric,
-                             "mean": float(values.mean()) if values.size else np.nan,
-                             "std": float(values.std()) if values.size > 1 else np.nan, "n_runs": int(values.size)})
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "run_name": run_name,
+                        "label": row_label(run_name),
+                        "metric": metric,
+                        "mean": float(values.mean()) if values.size else np.nan,
+                        "std": float(values.std()) if values.size > 1 else np.nan,
+                        "n_runs": int(values.size),
+                    }
+                )
     return pd.DataFrame(rows, columns=["dataset", "run_name", "label", "metric", "mean", "std", "n_runs"])
 
 
@@ -48,16 +56,20 @@ def extended_grid(frame: pd.DataFrame, dataset: str, decimals: int = 4) -> tuple
     rows = []
     for run_name in dict.fromkeys(part["run_name"]):
         sub = part[part["run_name"] == run_name].set_index("metric")
-        rows.append([row_label(run_name)] + [fmt_mean_std(sub.loc[m, "mean"], sub.loc[m, "std"], decimals)
-                                             for m in metrics])
+        rows.append(
+            [row_label(run_name)]
+            + [fmt_mean_std(sub.loc[m, "mean"], sub.loc[m, "std"], decimals) for m in metrics]
+        )
     return header, rows
 
 
 def write_extended(out: Path, frame: pd.DataFrame) -> None:
     """``metrics_extended.{csv,md,tex}``, one table per data set."""
     frame.to_csv(out / "metrics_extended.csv", index=False, float_format="%.6g")
-    note = ("Mean ± std (population) over runs of each per-run mean over test images; column names as "
-            "metrics.compute_metrics writes them (see its docstrings for definitions and conventions).")
+    note = (
+        "Mean ± std (population) over runs of each per-run mean over test images; column names as "
+        "metrics.compute_metrics writes them (see its docstrings for definitions and conventions)."
+    )
     md, tex = [f"# Extended and challenge metrics\n\n{note}\n"], []
     for dataset in order_datasets(frame["dataset"].unique()):
         header, rows = extended_grid(frame, dataset)

@@ -56,7 +56,9 @@ def qualitative_columns(table1: pd.DataFrame, dataset: str, available: set[str])
     """CE, the two best other baselines by mean mIoU (SPW variants excluded), SPW; only those with runs."""
     part = table1[(table1["dataset"] == dataset) & table1["run_name"].isin(available)]
     others = part[~part["run_name"].isin([CE_RUN]) & ~part["run_name"].str.startswith(SPW_RUN)]
-    best = others.dropna(subset=["miou_mean"]).sort_values("miou_mean", ascending=False)["run_name"].tolist()[:2]
+    best = (
+        others.dropna(subset=["miou_mean"]).sort_values("miou_mean", ascending=False)["run_name"].tolist()[:2]
+    )
     return [name for name in [CE_RUN, *best, SPW_RUN] if name in available]
 
 
@@ -69,8 +71,9 @@ def pick_images(runs: list[Run], n: int) -> list[int]:
     return [common[i] for i in dict.fromkeys(positions)]
 
 
-def qualitative_figure(runs: list[Run], table1: pd.DataFrame, dataset: str, data_root: Path, out: Path,
-                       n_images: int = 3) -> Path | None:
+def qualitative_figure(
+    runs: list[Run], table1: pd.DataFrame, dataset: str, data_root: Path, out: Path, n_images: int = 3
+) -> Path | None:
     """Write ``qualitative_<dataset>.png``; None when no seed/fold has all columns' runs.
 
     Raises:
@@ -88,8 +91,9 @@ def qualitative_figure(runs: list[Run], table1: pd.DataFrame, dataset: str, data
     indices = pick_images([chosen[c] for c in columns], n_images)
     root = data_root / dataset
     titles = ["image", "ground truth", *(row_label(c) for c in columns)]
-    fig, axes = plt.subplots(len(indices), len(titles), figsize=(2.2 * len(titles), 2.2 * len(indices)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(indices), len(titles), figsize=(2.2 * len(titles), 2.2 * len(indices)), squeeze=False
+    )
     for row, index in enumerate(indices):
         image = read_png(root / "images" / f"{index:03d}.png")
         gt = read_png(root / "masks" / f"{index:03d}.png") > 127
@@ -110,8 +114,10 @@ def qualitative_figure(runs: list[Run], table1: pd.DataFrame, dataset: str, data
                 ax.set_xlabel(f"mIoU {value:.3f}", fontsize=8)
         axes[row, 0].set_ylabel(f"#{index:03d}", fontsize=8)
     seed, fold = complete[0]
-    fig.suptitle(f"{dataset_label(dataset)}, seed {seed} fold {fold}: false positives red, false negatives blue",
-                 fontsize=10)
+    fig.suptitle(
+        f"{dataset_label(dataset)}, seed {seed} fold {fold}: false positives red, false negatives blue",
+        fontsize=10,
+    )
     fig.tight_layout()
     path = out / f"qualitative_{dataset}.png"
     fig.savefig(path, dpi=110)
@@ -130,7 +136,9 @@ def curves_figure(runs: list[Run], dataset: str, out: Path) -> Path | None:
         logs = logs.dropna(subset=["val_miou"])  # profiles with val_every > 1 leave gaps
         mean = logs.groupby("epoch")["val_miou"].mean()
         style = "-" if run_name.startswith(SPW_RUN) else "--"
-        ax.plot(mean.index, mean.to_numpy(), style, label=row_label(run_name), linewidth=2 if style == "-" else 1)
+        ax.plot(
+            mean.index, mean.to_numpy(), style, label=row_label(run_name), linewidth=2 if style == "-" else 1
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation mIoU (mean over runs)")
     ax.set_title(f"{dataset_label(dataset)}: validation mIoU")

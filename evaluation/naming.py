@@ -56,6 +56,7 @@ PAPER_METRICS: tuple[Metric, ...] = (
 #: Columns every test_metrics.csv holds (docs/ARCHITECTURE.md §5-6); the rest are challenge metrics.
 ALWAYS_METRICS: tuple[str, ...] = ("miou", "mdice", "vi", "vi_split", "vi_merge", "ari", "mhd")
 
+
 def paper_counterpart(dataset: str) -> str | None:
     """The paper's data set whose published rows ``dataset`` is compared with (data-set record)."""
     record = DATASETS.get(dataset)

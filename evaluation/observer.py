@@ -71,7 +71,9 @@ def inter_observer_frame(root: str | Path, indices=None) -> pd.DataFrame:
         fov_path = root / "fov" / name
         fov = _read_mask(fov_path) if fov_path.is_file() else None
         second = _read_mask(root / "masks2" / name).astype(np.float64)
-        scores = compute_metrics(second, _read_mask(root / "masks" / name), get_dataset(meta["name"]).family, fov=fov)
+        scores = compute_metrics(
+            second, _read_mask(root / "masks" / name), get_dataset(meta["name"]).family, fov=fov
+        )
         rows.append(
             {
                 "run": INTER_OBSERVER,

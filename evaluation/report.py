@@ -40,10 +40,24 @@ class Evaluation:
     n_runs: int = 0
 
 
-def evaluate(runs_root: Path, out: Path, *, datasets=None, losses=None, profile: str | None = None,
-             data_root: Path = Path("data/processed"), bench_csv: Path | None = None, overwrite: bool = False,
-             n_images: int = 3, command: str = "", n_boot: int = 2000, reference: str | None = None,
-             correction: str = "holm", boot_seed: int = 0, mixed_model: bool = False) -> Evaluation:
+def evaluate(
+    runs_root: Path,
+    out: Path,
+    *,
+    datasets=None,
+    losses=None,
+    profile: str | None = None,
+    data_root: Path = Path("data/processed"),
+    bench_csv: Path | None = None,
+    overwrite: bool = False,
+    n_images: int = 3,
+    command: str = "",
+    n_boot: int = 2000,
+    reference: str | None = None,
+    correction: str = "holm",
+    boot_seed: int = 0,
+    mixed_model: bool = False,
+) -> Evaluation:
     """Write every table and figure of results/<name>/ from the finished runs under ``runs_root``.
 
     The statistics (leaderboard.*, forest/dots/cd/rank-stability figures) compare every run name with
@@ -63,13 +77,20 @@ def evaluate(runs_root: Path, out: Path, *, datasets=None, losses=None, profile:
     notes += [f"unfinished run skipped (no timing.json/test_metrics.csv): {p}" for p in found.unfinished]
     if not found.runs:
         detail = "; ".join(notes) if notes else "no run folders"
-        raise EvaluationError(f"no finished run under {runs_root} matches datasets={datasets} losses={losses} "
-                              f"profile={profile} ({detail})")
+        raise EvaluationError(
+            f"no finished run under {runs_root} matches datasets={datasets} losses={losses} "
+            f"profile={profile} ({detail})"
+        )
     result = Evaluation(out=out, n_runs=len(found.runs))
     if bench_csv is None and (runs_root / BENCH_CSV_NAME).is_file():
         bench_csv = runs_root / BENCH_CSV_NAME
-    settings = Settings(reference=default_reference(found.runs, reference), correction=correction, n_boot=n_boot,
-                        seed=boot_seed, mixed_model=mixed_model)
+    settings = Settings(
+        reference=default_reference(found.runs, reference),
+        correction=correction,
+        n_boot=n_boot,
+        seed=boot_seed,
+        mixed_model=mixed_model,
+    )
 
     # Written into a temporary folder beside `out` and renamed at the end (data.files.staging_dir).
     with staging_dir(out, overwrite=overwrite) as tmp:
@@ -79,18 +100,33 @@ def evaluate(runs_root: Path, out: Path, *, datasets=None, losses=None, profile:
         copy_run_files(tmp / "runs", found.runs, bench_csv)
         notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
         (tmp / "warnings.txt").write_text("".join(f"{n}\n" for n in notes))
-        manifest = {"command": command, "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-                    "runs_root": str(runs_root), "data_root": str(data_root),
-                    "bench_csv": str(bench_csv) if bench_csv else None, "profile": profile,
-                    "runs": [str(r.path) for r in found.runs], "warnings": len(notes)}
+        manifest = {
+            "command": command,
+            "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+            "runs_root": str(runs_root),
+            "data_root": str(data_root),
+            "bench_csv": str(bench_csv) if bench_csv else None,
+            "profile": profile,
+            "runs": [str(r.path) for r in found.runs],
+            "warnings": len(notes),
+        }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         result.files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
     result.warnings = notes
     return result
 
 
-def _write_all(out: Path, runs, datasets, losses, data_root: Path, bench_csv, n_images: int,
-               settings: Settings, notes: list[str]) -> None:
+def _write_all(
+    out: Path,
+    runs,
+    datasets,
+    losses,
+    data_root: Path,
+    bench_csv,
+    n_images: int,
+    settings: Settings,
+    notes: list[str],
+) -> None:
     per_run = tables.per_run_means(runs)
     names = order_datasets(datasets) if datasets else order_datasets(per_run["dataset"].unique())
     rows = tables.expected_rows(per_run, losses)
@@ -115,7 +151,9 @@ def _write_all(out: Path, runs, datasets, losses, data_root: Path, bench_csv, n_
             notes.append(f"{dataset}: qualitative figure skipped ({err}; --data-root {data_root})")
             continue
         if made is None:
-            notes.append(f"{dataset}: qualitative figure skipped (no seed/fold with CE, SPW and baselines finished)")
+            notes.append(
+                f"{dataset}: qualitative figure skipped (no seed/fold with CE, SPW and baselines finished)"
+            )
 
 
 # ---------------------------------------------------------------- run-level statistics (issue 14)
@@ -147,8 +185,6 @@ def write_statistics(out: Path, runs, settings: Settings, notes: list[str]) -> N
     for m in metrics:
         stat_figures.cd_diagram(computed.friedman[m.key], m, fig_dir)
     stat_figures.rank_stability_plot(computed.stability, metrics, fig_dir)
-
-
 
 
 def copy_run_files(dest: Path, runs, bench_csv: Path | None) -> None:

@@ -105,7 +105,9 @@ def load_run(folder: Path) -> Run:
     config = _read_json(folder / rf.CONFIG)
     for key, expected in (("dataset", dataset), ("fold", fold), ("seed", seed), ("run_name", run_name)):
         if key in config and str(config[key]) != str(expected):
-            raise CorruptRun(f"{folder / rf.CONFIG}: {key} = {config[key]!r} but the folder says {expected!r}")
+            raise CorruptRun(
+                f"{folder / rf.CONFIG}: {key} = {config[key]!r} but the folder says {expected!r}"
+            )
     metrics = _read_csv(folder / rf.TEST_METRICS, TEST_COLUMNS, ("index", *ALWAYS_METRICS))
     if metrics["index"].isna().any() or metrics["index"].duplicated().any():
         raise CorruptRun(f"{folder / rf.TEST_METRICS}: column 'index' has missing or duplicate values")

@@ -58,8 +58,13 @@ def summarize(per_run: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """
     out = []
     for (dataset, run_name), group in per_run.groupby(["dataset", "run_name"], sort=False):
-        row = {"dataset": dataset, "run_name": run_name, "n_runs": len(group),
-               "n_seeds": group["seed"].nunique(), "n_folds": group["fold"].nunique()}
+        row = {
+            "dataset": dataset,
+            "run_name": run_name,
+            "n_runs": len(group),
+            "n_seeds": group["seed"].nunique(),
+            "n_folds": group["fold"].nunique(),
+        }
         for m in metrics:
             values = group[m].to_numpy(dtype=float) if m in group else np.array([np.nan])
             values = values[~np.isnan(values)]
@@ -98,7 +103,12 @@ def missing_report(per_run: pd.DataFrame, datasets: list[str], run_names: list[s
             continue
         seeds, folds = sorted(mine["seed"].unique()), sorted(mine["fold"].unique())
         for run_name in run_names:
-            have = set(zip(mine.loc[mine["run_name"] == run_name, "seed"], mine.loc[mine["run_name"] == run_name, "fold"]))
+            have = set(
+                zip(
+                    mine.loc[mine["run_name"] == run_name, "seed"],
+                    mine.loc[mine["run_name"] == run_name, "fold"],
+                )
+            )
             if not have:
                 warnings.append(f"{dataset}/{run_name}: missing (no finished run)")
                 continue
@@ -115,10 +125,14 @@ def table1_frame(summary: pd.DataFrame, datasets: list[str], run_names: list[str
         for run_name in run_names:
             key = (dataset, run_name)
             have = not summary.empty and key in summary.index
-            row = {"dataset": dataset, "run_name": run_name, "label": row_label(run_name),
-                   "n_runs": int(summary.loc[key, "n_runs"]) if have else 0,
-                   "n_seeds": int(summary.loc[key, "n_seeds"]) if have else 0,
-                   "n_folds": int(summary.loc[key, "n_folds"]) if have else 0}
+            row = {
+                "dataset": dataset,
+                "run_name": run_name,
+                "label": row_label(run_name),
+                "n_runs": int(summary.loc[key, "n_runs"]) if have else 0,
+                "n_seeds": int(summary.loc[key, "n_seeds"]) if have else 0,
+                "n_folds": int(summary.loc[key, "n_folds"]) if have else 0,
+            }
             for m in PAPER_METRICS:
                 row[f"{m.key}_mean"] = summary.loc[key, f"{m.key}_mean"] if have else np.nan
                 row[f"{m.key}_std"] = summary.loc[key, f"{m.key}_std"] if have else np.nan
@@ -159,7 +173,11 @@ def runs_per_cell(runs: pd.DataFrame) -> str:
     parts = []
     for n_runs, n_seeds in sorted(set(zip(runs["n_runs"], runs["n_seeds"]))):
         folds = n_runs / n_seeds if n_seeds else 0
-        shape = f"{n_seeds} seed{'s' if n_seeds != 1 else ''} × {folds:g} folds" if float(folds).is_integer() else "unbalanced"
+        shape = (
+            f"{n_seeds} seed{'s' if n_seeds != 1 else ''} × {folds:g} folds"
+            if float(folds).is_integer()
+            else "unbalanced"
+        )
         parts.append(f"{n_runs} ({shape})")
     return ", ".join(parts)
 
@@ -168,9 +186,11 @@ def table1_caption(frame: pd.DataFrame) -> str:
     runs = frame.loc[frame["n_runs"] > 0]
     seeds = sorted(set(runs["n_seeds"])) if not runs.empty else [0]
     spread = "over folds" if seeds == [1] else "over all fold×seed runs (seeds pooled)"
-    return (f"Table 1: per-run mean over test images, then mean ± std (population, ddof=0) {spread}; "
-            f"runs per cell: {runs_per_cell(runs)}. "
-            f"Best in bold, second underlined (VI: lower is better; others: higher). {MISSING} = no finished run.")
+    return (
+        f"Table 1: per-run mean over test images, then mean ± std (population, ddof=0) {spread}; "
+        f"runs per cell: {runs_per_cell(runs)}. "
+        f"Best in bold, second underlined (VI: lower is better; others: higher). {MISSING} = no finished run."
+    )
 
 
 def load_paper_table(path: Path) -> pd.DataFrame:
@@ -203,10 +223,20 @@ def versus_paper_frame(table1: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFram
         published = paper.loc[(counterpart, paper_loss)]
         for m in PAPER_METRICS:
             ours = getattr(rec, f"{m.key}_mean")
-            rows.append({"dataset": rec.dataset, "paper_dataset": counterpart, "run_name": rec.run_name,
-                         "label": rec.label, "metric": m.key, "ours_mean": ours,
-                         "ours_std": getattr(rec, f"{m.key}_std"), "paper_mean": published[f"{m.key}_mean"],
-                         "paper_std": published[f"{m.key}_std"], "diff": ours - published[f"{m.key}_mean"]})
+            rows.append(
+                {
+                    "dataset": rec.dataset,
+                    "paper_dataset": counterpart,
+                    "run_name": rec.run_name,
+                    "label": rec.label,
+                    "metric": m.key,
+                    "ours_mean": ours,
+                    "ours_std": getattr(rec, f"{m.key}_std"),
+                    "paper_mean": published[f"{m.key}_mean"],
+                    "paper_std": published[f"{m.key}_std"],
+                    "diff": ours - published[f"{m.key}_mean"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -220,9 +250,11 @@ def versus_paper_grid(frame: pd.DataFrame, dataset: str) -> tuple[list[str], lis
         for m in PAPER_METRICS:
             rec = part[(part["run_name"] == run_name) & (part["metric"] == m.key)].iloc[0]
             diff = rec["diff"]
-            row += [fmt_mean_std(rec["ours_mean"], rec["ours_std"], m.decimals),
-                    fmt_mean_std(rec["paper_mean"], rec["paper_std"], m.decimals),
-                    MISSING if np.isnan(diff) else f"{diff:+.{m.decimals}f}"]
+            row += [
+                fmt_mean_std(rec["ours_mean"], rec["ours_std"], m.decimals),
+                fmt_mean_std(rec["paper_mean"], rec["paper_std"], m.decimals),
+                MISSING if np.isnan(diff) else f"{diff:+.{m.decimals}f}",
+            ]
         rows.append(row)
     return header, rows
 
@@ -242,13 +274,17 @@ def write_table1(out: Path, frame: pd.DataFrame, datasets: list[str], notes: lis
 def write_versus_paper(out: Path, frame: pd.DataFrame) -> None:
     """``table1_vs_paper.{csv,md,tex}``: ours, the paper's published value and the difference."""
     frame.to_csv(out / "table1_vs_paper.csv", index=False, float_format="%.6g")
-    note = ("Ours beside the paper's Table 1 (docs/METHOD.md §8); Δ = ours − paper (means). ISBI 2012 is compared "
-            "with the paper's SNEMI3D, which it stands in for; SPW (label only) is compared with the paper's SPW "
-            "row (which variant made the paper's table is unknown).")
+    note = (
+        "Ours beside the paper's Table 1 (docs/METHOD.md §8); Δ = ours − paper (means). ISBI 2012 is compared "
+        "with the paper's SNEMI3D, which it stands in for; SPW (label only) is compared with the paper's SPW "
+        "row (which variant made the paper's table is unknown)."
+    )
     md, tex = [f"# Table 1 beside the paper\n\n{note}\n"], []
     datasets = order_datasets(frame["dataset"]) if not frame.empty else []
     if not datasets:
-        md.append("\nNo evaluated data set has a published counterpart (the paper has SNEMI3D, GlaS, DRIVE).\n")
+        md.append(
+            "\nNo evaluated data set has a published counterpart (the paper has SNEMI3D, GlaS, DRIVE).\n"
+        )
     for dataset in datasets:
         paper_name = dataset_label(frame.loc[frame["dataset"] == dataset, "paper_dataset"].iloc[0])
         title = f"{dataset_label(dataset)} (paper: {paper_name})"
@@ -256,7 +292,9 @@ def write_versus_paper(out: Path, frame: pd.DataFrame) -> None:
         md.append(f"\n## {title}\n\n" + markdown_table(header, rows))
         tex.append(latex_table(header, rows, f"{title}. {note}", f"tab:vs-paper-{dataset}"))
     (out / "table1_vs_paper.md").write_text("".join(md))
-    (out / "table1_vs_paper.tex").write_text("\n".join(tex) if tex else "% no data set with a paper counterpart\n")
+    (out / "table1_vs_paper.tex").write_text(
+        "\n".join(tex) if tex else "% no data set with a paper counterpart\n"
+    )
 
 
 def expected_rows(per_run: pd.DataFrame, selected: list[str] | None) -> list[str]:

@@ -43,8 +43,21 @@ Job = RunId
 
 
 #: The losses of the paper's Table 1 (docs/METHOD.md §8), in its order.
-PAPER_LOSSES = ("ce", "balanced_ce", "bce", "dice", "focal", "jaccard", "tversky", "wce", "abw", "skea_topo", "rmi",
-                "cldice", "spw")
+PAPER_LOSSES = (
+    "ce",
+    "balanced_ce",
+    "bce",
+    "dice",
+    "focal",
+    "jaccard",
+    "tversky",
+    "wce",
+    "abw",
+    "skea_topo",
+    "rmi",
+    "cldice",
+    "spw",
+)
 
 
 def is_plugin(name: str) -> bool:

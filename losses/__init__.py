@@ -89,7 +89,11 @@ def _with_kwargs(terms: list[ResolvedTerm], kwargs: dict, spec: str) -> list[Res
     if len(terms) != 1:
         raise LossSpecError(f"loss {spec!r} has {len(terms)} terms: give keywords inside each term's [...]")
     t = terms[0]
-    return [ResolvedTerm(t.name, t.weight, t.cls, t.factory, tuple(sorted({**dict(t.kwargs), **kwargs}.items())), t.source)]
+    return [
+        ResolvedTerm(
+            t.name, t.weight, t.cls, t.factory, tuple(sorted({**dict(t.kwargs), **kwargs}.items())), t.source
+        )
+    ]
 
 
 def loss_run_name(spec: str, kwargs: dict | None = None) -> str:

@@ -61,7 +61,7 @@ def oracle_abw_map(mask: np.ndarray) -> np.ndarray:
         region = labels == i
         d_max = dist[region].max()
         s = d_max / 2.58
-        obj[region] = 10.0 * np.exp(-dist[region] ** 2 / (2 * s**2))
+        obj[region] = 10.0 * np.exp(-(dist[region] ** 2) / (2 * s**2))
         bck[region] = 1.0 + 10.0 * np.exp(-((d_max - dist[region]) ** 2) / (2 * s**2))
     # Repo quirk: the bck channel is stored in float32.
     return np.stack([bck.astype(np.float32).astype(np.float64), obj])

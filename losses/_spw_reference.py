@@ -105,7 +105,9 @@ def literal_upsample(m: torch.Tensor) -> torch.Tensor:
     return torch.abs(torch.fft.irfft2(pad))
 
 
-def literal_weight_map(z: torch.Tensor, levels: int = 4, orientations: int = 4, beta: float = 0.9) -> torch.Tensor:
+def literal_weight_map(
+    z: torch.Tensor, levels: int = 4, orientations: int = 4, beta: float = 0.9
+) -> torch.Tensor:
     """``M(z) = Σ_i β^(i−1)·U^(i−1)[|Σ_k band[i][k](z)|]`` of ``(B,1,H,W)`` z, docs/METHOD.md §2."""
     with torch.no_grad():
         bands = literal_bands(z.detach(), levels, orientations)

@@ -32,7 +32,6 @@ from .maps import MAP_CHANNELS  # channel count of each named map (B, C, H, W)
 EPS = 1e-7
 
 
-
 def _describe(t: torch.Tensor) -> str:
     return f"shape {tuple(t.shape)} and dtype {t.dtype}"
 

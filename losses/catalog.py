@@ -19,18 +19,41 @@ def catalog(registry: Mapping[str, type], labels: Mapping[str, str] | None = Non
     labels = labels or {}
     rows = []
     for name, cls in registry.items():
-        defaults = {k: p.default for k, p in constructor_parameters(cls).items() if p.default is not inspect.Parameter.empty}
+        defaults = {
+            k: p.default
+            for k, p in constructor_parameters(cls).items()
+            if p.default is not inspect.Parameter.empty
+        }
         maps = [*cls.required_maps, *(["class weights"] if cls.needs_class_weight else [])]
-        rows.append({"name": name, "source": "built-in", "label": labels.get(name, ""), "maps": maps,
-                     "defaults": defaults, "reference": _reference(cls)})
+        rows.append(
+            {
+                "name": name,
+                "source": "built-in",
+                "label": labels.get(name, ""),
+                "maps": maps,
+                "defaults": defaults,
+                "reference": _reference(cls),
+            }
+        )
     for name, target in entry_point_losses().items():
-        rows.append({"name": name, "source": f"entry point ({target})", "label": "", "maps": [], "defaults": {},
-                     "reference": ""})
+        rows.append(
+            {
+                "name": name,
+                "source": f"entry point ({target})",
+                "label": "",
+                "maps": [],
+                "defaults": {},
+                "reference": "",
+            }
+        )
     return rows
 
 
-def format_catalog(registry: Mapping[str, type] | None = None, labels: Mapping[str, str] | None = None,
-                   recipes: Mapping[str, str] | None = None) -> str:
+def format_catalog(
+    registry: Mapping[str, type] | None = None,
+    labels: Mapping[str, str] | None = None,
+    recipes: Mapping[str, str] | None = None,
+) -> str:
     """The ``--list-losses`` text."""
     if registry is None:
         from . import LOSSES as registry
@@ -39,9 +62,13 @@ def format_catalog(registry: Mapping[str, type] | None = None, labels: Mapping[s
         kw = ", ".join(f"{k}={v!r}" for k, v in row["defaults"].items()) or "-"
         maps = ", ".join(row["maps"]) or "-"
         label = f" [{row['label']}]" if row["label"] else ""
-        lines.append(f"{row['name']}{label}  ({row['source']})\n    maps: {maps}; defaults: {kw}\n    {row['reference']}")
+        lines.append(
+            f"{row['name']}{label}  ({row['source']})\n    maps: {maps}; defaults: {kw}\n    {row['reference']}"
+        )
     if recipes:
         lines.append("\nbenchmark rows combining them (official recipes):")
         lines += [f"  {spec:32s} {label}" for spec, label in recipes.items()]
-    lines.append("\nAlso: weighted sums ('ce + 0.5*dice', 'dice+focal[gamma=2.5]') and plugins 'package.module:Class'.")
+    lines.append(
+        "\nAlso: weighted sums ('ce + 0.5*dice', 'dice+focal[gamma=2.5]') and plugins 'package.module:Class'."
+    )
     return "\n".join(lines)

@@ -62,7 +62,9 @@ class CompositeLoss(SegLoss):
         return total
 
 
-def _lookup(name: str, registry: Mapping[str, type], aliases: Mapping[str, str]) -> tuple[str, type | None, Any, str]:
+def _lookup(
+    name: str, registry: Mapping[str, type], aliases: Mapping[str, str]
+) -> tuple[str, type | None, Any, str]:
     if name in aliases or name in registry:
         name = aliases.get(name, name)
         return name, registry[name], registry[name], "built-in"
@@ -120,4 +122,12 @@ def build_terms(terms: list[ResolvedTerm], validate_plugins: bool = True) -> Seg
     return CompositeLoss(built)
 
 
-__all__ = ["CompositeLoss", "LossSpecError", "PluginError", "ResolvedTerm", "build_terms", "canonical_name", "resolve"]
+__all__ = [
+    "CompositeLoss",
+    "LossSpecError",
+    "PluginError",
+    "ResolvedTerm",
+    "build_terms",
+    "canonical_name",
+    "resolve",
+]

@@ -57,7 +57,9 @@ def as_binary_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
     if arr.dtype == bool:
         return arr
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise TypeError(f"{name} must be a bool or integer (H,W) array with values in {{0,1}}, got {arr.dtype}")
+        raise TypeError(
+            f"{name} must be a bool or integer (H,W) array with values in {{0,1}}, got {arr.dtype}"
+        )
     bad = (arr != 0) & (arr != 1)
     if bad.any():
         raise ValueError(
@@ -161,7 +163,9 @@ def nearest_two_distances(
         if area <= EDT_PIXELS_PER_QUERY * ty.size:
             # Many pending points: one EDT over the box holding them and the component
             # (exact, the component lies inside) is cheaper than a query per point.
-            d = ndi.distance_transform_edt(labels[region] != index)[ty - region[0].start, tx - region[1].start]
+            d = ndi.distance_transform_edt(labels[region] != index)[
+                ty - region[0].start, tx - region[1].start
+            ]
         else:
             tree = cKDTree(_boundary_points(labels, index, box))
             d, _ = tree.query(np.column_stack([ty, tx]), distance_upper_bound=float(b2[todo].max()))

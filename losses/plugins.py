@@ -70,13 +70,18 @@ def loss_factory(obj, where: str) -> tuple[type | None, Callable[..., SegLoss]]:
     if inspect.isclass(obj):
         return None, lambda **kw: CallableLoss(_instance(obj, where, kw), name=where)
     if callable(obj):
+
         def factory(**kw):
             if kw:
-                raise PluginError(f"plugin loss {where!r} is a function; it takes no keyword arguments, got {kw}")
+                raise PluginError(
+                    f"plugin loss {where!r} is a function; it takes no keyword arguments, got {kw}"
+                )
             return CallableLoss(obj, name=where)
 
         return None, factory
-    raise PluginError(f"plugin loss {where!r} is a {type(obj).__name__}, not a SegLoss subclass or a callable")
+    raise PluginError(
+        f"plugin loss {where!r} is a {type(obj).__name__}, not a SegLoss subclass or a callable"
+    )
 
 
 def _instance(cls: type, where: str, kwargs: Mapping):
@@ -104,12 +109,18 @@ def validate_loss(loss: SegLoss, where: str) -> None:
     try:
         value = loss(logits, target, maps)
     except Exception as err:  # a plugin may raise anything; say which plugin and why
-        raise PluginError(f"plugin loss {where!r} failed on a 2x2x16x16 test input: {type(err).__name__}: {err}") from err
+        raise PluginError(
+            f"plugin loss {where!r} failed on a 2x2x16x16 test input: {type(err).__name__}: {err}"
+        ) from err
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
-        raise PluginError(f"plugin loss {where!r} must return a scalar tensor, got {type(value).__name__} "
-                          f"{tuple(value.shape) if isinstance(value, torch.Tensor) else ''}")
+        raise PluginError(
+            f"plugin loss {where!r} must return a scalar tensor, got {type(value).__name__} "
+            f"{tuple(value.shape) if isinstance(value, torch.Tensor) else ''}"
+        )
     if not torch.isfinite(value).all():
-        raise PluginError(f"plugin loss {where!r} returned a non-finite value ({float(value.detach())}) on a test input")
+        raise PluginError(
+            f"plugin loss {where!r} returned a non-finite value ({float(value.detach())}) on a test input"
+        )
     if not value.requires_grad:
         raise PluginError(f"plugin loss {where!r}: its value has no gradient with respect to the logits")
     (grad,) = torch.autograd.grad(value.reshape(()), logits, allow_unused=True)

@@ -198,7 +198,11 @@ def _filters_for(x: torch.Tensor, levels: int, orientations: int) -> PyramidFilt
     if not isinstance(x, torch.Tensor) or x.dtype not in (torch.float32, torch.float64) or x.ndim < 2:
         raise TypeError(
             "the steerable pyramid needs a real float32 or float64 tensor (..., H, W), got "
-            + (f"shape {tuple(x.shape)} and dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__)
+            + (
+                f"shape {tuple(x.shape)} and dtype {x.dtype}"
+                if isinstance(x, torch.Tensor)
+                else type(x).__name__
+            )
         )
     h, w = x.shape[-2:]
     check_pyramid_size(h, w, levels, what=f"the input of shape {tuple(x.shape)}")

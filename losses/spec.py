@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _INT_RE = re.compile(r"[+-]?\d+")
-_TERM_RE = re.compile(r"^(?:(?P<weight>[^*\[\]]+)\*)?(?P<name>[A-Za-z_][\w.:-]*)(?:\[(?P<kwargs>[^\[\]]*)\])?$")
+_TERM_RE = re.compile(
+    r"^(?:(?P<weight>[^*\[\]]+)\*)?(?P<name>[A-Za-z_][\w.:-]*)(?:\[(?P<kwargs>[^\[\]]*)\])?$"
+)
 
 
 class LossSpecError(ValueError):
@@ -74,7 +76,9 @@ def coerce_to_default(name: str, value: Any, param: inspect.Parameter, loss: str
             f"(default {default!r}), got {value!r}"
         )
     if isinstance(default, int) and isinstance(value, float):
-        raise ValueError(f"--loss-kwargs {name}: loss {loss!r} expects an int (default {default}), got {value!r}")
+        raise ValueError(
+            f"--loss-kwargs {name}: loss {loss!r} expects an int (default {default}), got {value!r}"
+        )
     if isinstance(default, str) and not isinstance(value, str):
         return str(value)
     return value

@@ -56,7 +56,9 @@ def check_spw_arguments(levels: int, orientations: int, beta: float) -> None:
         raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
 
 
-def spw_weight_map(z: torch.Tensor, levels: int = 4, orientations: int = 4, beta: float = 0.9) -> torch.Tensor:
+def spw_weight_map(
+    z: torch.Tensor, levels: int = 4, orientations: int = 4, beta: float = 0.9
+) -> torch.Tensor:
     """``M(z)`` of docs/METHOD.md §2 for every channel of ``z``, without gradient.
 
     Args:
@@ -70,7 +72,9 @@ def spw_weight_map(z: torch.Tensor, levels: int = 4, orientations: int = 4, beta
     """
     check_spw_arguments(levels, orientations, beta)
     if not isinstance(z, torch.Tensor) or not z.is_floating_point() or z.ndim != 4:
-        got = f"shape {tuple(z.shape)} and dtype {z.dtype}" if isinstance(z, torch.Tensor) else type(z).__name__
+        got = (
+            f"shape {tuple(z.shape)} and dtype {z.dtype}" if isinstance(z, torch.Tensor) else type(z).__name__
+        )
         raise TypeError(f"spw_weight_map needs a real float tensor z of shape (B,C,H,W), got {got}")
     check_pyramid_size(z.shape[-2], z.shape[-1], levels, what=f"z of shape {tuple(z.shape)}")
     with torch.no_grad():
@@ -107,7 +111,12 @@ class SPWLoss(SegLoss):
     ) -> None:
         super().__init__()
         check_spw_arguments(levels, orientations, beta)
-        if isinstance(lamb, bool) or not isinstance(lamb, (int, float)) or not math.isfinite(lamb) or lamb < 0:
+        if (
+            isinstance(lamb, bool)
+            or not isinstance(lamb, (int, float))
+            or not math.isfinite(lamb)
+            or lamb < 0
+        ):
             raise ValueError(f"lamb must be a finite number >= 0, got {lamb!r}")
         if not isinstance(use_prediction, bool):
             raise TypeError(f"use_prediction must be a bool, got {use_prediction!r}")
@@ -130,7 +139,9 @@ class SPWLoss(SegLoss):
             return self.lamb * maps[:, 0]
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor, maps: Mapping[str, torch.Tensor]):
-        check_pyramid_size(logits.shape[-2], logits.shape[-1], self.levels, what=f"logits of shape {tuple(logits.shape)}")
+        check_pyramid_size(
+            logits.shape[-2], logits.shape[-1], self.levels, what=f"logits of shape {tuple(logits.shape)}"
+        )
         if logits.dtype not in (torch.float32, torch.float64):
             # Half-precision logits (autocast): the FFT work runs in float32, as the paper-time
             # training did (no mixed precision, docs/METHOD.md §6); torch.fft has no bfloat16.

@@ -62,7 +62,6 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
 }
 
 
-
 def compute_metrics(prob, gt, family: str, fov=None, instances=None) -> dict[str, float]:
     """All metrics of one test image (docs/ARCHITECTURE.md §5); definitions in ``METRIC_DESCRIPTIONS``.
 

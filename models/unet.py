@@ -44,7 +44,9 @@ class UpStage(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), *conv_bn_relu(in_channels, out_channels))
+        self.up = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"), *conv_bn_relu(in_channels, out_channels)
+        )
         self.block = double_conv(2 * out_channels, out_channels)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
@@ -79,9 +81,7 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_channels, H, W)`` → logits ``(B, num_classes, H, W)``; H, W divisible by 16."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"UNet expects input (B,{self.in_channels},H,W), got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"UNet expects input (B,{self.in_channels},H,W), got shape {tuple(x.shape)}")
         if x.shape[2] % SIZE_DIVISOR or x.shape[3] % SIZE_DIVISOR:
             raise ValueError(
                 f"UNet input height and width must be divisible by {SIZE_DIVISOR}, got {tuple(x.shape[2:])}"

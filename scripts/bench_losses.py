@@ -131,7 +131,12 @@ def time_rows(
 
 
 def bench(
-    rows: list[str], devices: list[torch.device], sizes: list[tuple[int, int, int]], raw_root: Path, warmup: int, repeats: int
+    rows: list[str],
+    devices: list[torch.device],
+    sizes: list[tuple[int, int, int]],
+    raw_root: Path,
+    warmup: int,
+    repeats: int,
 ) -> list[dict]:
     """One result dict per (size, device, row), with the columns of :data:`CSV_COLUMNS`."""
     results = []
@@ -162,7 +167,9 @@ def format_table(results: list[dict]) -> str:
     lines = [f"{'loss':<26} {'device':<6} {'B×H×W':<12} {'median ms':>10} {'ratio to CE':>12}"]
     for r in results:
         size = f"{r['batch']}×{r['height']}×{r['width']}"
-        lines.append(f"{r['loss']:<26} {r['device']:<6} {size:<12} {r['median_ms']:>10.1f} {r['ratio_to_ce']:>12.2f}")
+        lines.append(
+            f"{r['loss']:<26} {r['device']:<6} {size:<12} {r['median_ms']:>10.1f} {r['ratio_to_ce']:>12.2f}"
+        )
     return "\n".join(lines)
 
 
@@ -191,21 +198,32 @@ def write_csv(path: Path, results: list[dict]) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     available = [*LOSSES, *EXTRA_ROWS]
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--device", choices=["all", "cpu", "cuda"], default="all", help="'all' = CPU plus CUDA when present")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--device", choices=["all", "cpu", "cuda"], default="all", help="'all' = CPU plus CUDA when present"
+    )
     p.add_argument("--sizes", type=parse_sizes, default="10x512x512,2x128x128", help="comma-separated BxHxW")
-    p.add_argument("--losses", default=",".join(available), help=f"comma-separated rows among: {', '.join(available)}")
+    p.add_argument(
+        "--losses", default=",".join(available), help=f"comma-separated rows among: {', '.join(available)}"
+    )
     p.add_argument("--repeats", type=int, default=5, help="timed rounds (median reported)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--raw-root", type=Path, default=default_raw_root(), help="folder holding ISBI2012/ (read-only)")
+    p.add_argument(
+        "--raw-root", type=Path, default=default_raw_root(), help="folder holding ISBI2012/ (read-only)"
+    )
     p.add_argument("--csv", type=Path, default=None, help="write the rows to this CSV (atomically)")
     args = p.parse_args(argv)
     rows = [r.strip() for r in args.losses.split(",") if r.strip()]
     unknown = [r for r in rows if r not in available]
     if unknown:
         p.error(f"--losses: unknown {', '.join(unknown)}; available: {', '.join(available)}")
-    args.rows = ["ce", *[r for r in dict.fromkeys(rows) if r != "ce"]]  # CE always runs: it is the ratio's base
+    args.rows = [
+        "ce",
+        *[r for r in dict.fromkeys(rows) if r != "ce"],
+    ]  # CE always runs: it is the ratio's base
     if args.repeats < 1 or args.warmup < 0:
         p.error(f"--repeats must be >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}")
     if args.device == "cuda" and not torch.cuda.is_available():

@@ -51,7 +51,9 @@ ORACLES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def _measure_in_child(fn: Callable[[np.ndarray], np.ndarray], mask: np.ndarray) -> tuple[float, int, np.ndarray]:
+def _measure_in_child(
+    fn: Callable[[np.ndarray], np.ndarray], mask: np.ndarray
+) -> tuple[float, int, np.ndarray]:
     """Run ``fn(mask)`` here (a fresh forked process): seconds, peak RSS increase (bytes), result."""
     # After fork the kernel resets the high-water mark to the current RSS, so the
     # difference is this call's own peak.
@@ -84,7 +86,10 @@ def drive_mask(raw_root: Path) -> tuple[str, np.ndarray]:
 def build_masks(args: argparse.Namespace) -> list[tuple[str, np.ndarray]]:
     size = args.size
     return [
-        (f"snemi-like {size}x{size} {args.cells} cells", voronoi_membrane_mask((size, size), args.cells, seed=0)),
+        (
+            f"snemi-like {size}x{size} {args.cells} cells",
+            voronoi_membrane_mask((size, size), args.cells, seed=0),
+        ),
         drive_mask(args.raw_root),
         ("glas-like 448x576", blob_mask((448, 576), 14, seed=0)),
     ]
@@ -134,19 +139,36 @@ def _format_row(row: dict) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--maps", nargs="+", choices=sorted(MAP_GENERATORS), default=list(MAP_GENERATORS),
-                        help="maps to benchmark (default: all)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--maps",
+        nargs="+",
+        choices=sorted(MAP_GENERATORS),
+        default=list(MAP_GENERATORS),
+        help="maps to benchmark (default: all)",
+    )
     parser.add_argument("--size", type=int, default=1024, help="side of the SNEMI-like slice (default: 1024)")
-    parser.add_argument("--cells", type=int, default=300, help="Voronoi cells in the SNEMI-like slice (default: 300)")
-    parser.add_argument("--raw-root", type=Path, default=REPO_ROOT.parent / "shared" / "data",
-                        help="folder holding DRIVE/Drive_source (default: ../shared/data beside the checkout)")
-    parser.add_argument("--repeats", type=int, default=3, help="production runs per map, median reported (default: 3)")
+    parser.add_argument(
+        "--cells", type=int, default=300, help="Voronoi cells in the SNEMI-like slice (default: 300)"
+    )
+    parser.add_argument(
+        "--raw-root",
+        type=Path,
+        default=REPO_ROOT.parent / "shared" / "data",
+        help="folder holding DRIVE/Drive_source (default: ../shared/data beside the checkout)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="production runs per map, median reported (default: 3)"
+    )
     parser.add_argument("--no-oracle", action="store_true", help="skip the literal O(K·H·W) oracles")
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here (atomic)")
     args = parser.parse_args(argv)
     if args.size < 16 or args.cells < 3 or args.repeats < 1:
-        parser.error(f"need --size >= 16, --cells >= 3, --repeats >= 1; got {args.size}, {args.cells}, {args.repeats}")
+        parser.error(
+            f"need --size >= 16, --cells >= 3, --repeats >= 1; got {args.size}, {args.cells}, {args.repeats}"
+        )
     return args
 
 

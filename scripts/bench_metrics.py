@@ -50,7 +50,13 @@ def drive_like_pair(size: int, rng: np.random.Generator) -> dict:
     gt = ndimage.binary_dilation(gt, iterations=int(rng.integers(1, 3))).astype(np.uint8)
     yy, xx = np.mgrid[:size, :size]
     fov = ((yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (0.47 * size) ** 2).astype(np.uint8)
-    return {"gt": gt * fov, "prob": _noisy_prob(gt * fov, rng), "dataset": "drive", "family": "drive", "fov": fov}
+    return {
+        "gt": gt * fov,
+        "prob": _noisy_prob(gt * fov, rng),
+        "dataset": "drive",
+        "family": "drive",
+        "fov": fov,
+    }
 
 
 def glas_like_pair(size: int, rng: np.random.Generator) -> dict:

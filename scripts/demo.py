@@ -25,20 +25,46 @@ RESULTS = Path("results/demo")
 
 def benchmark_args(all_losses: bool) -> list[str]:
     """The run_benchmark.py command line of the demo."""
-    return ["--profile", "demo", "--datasets", *DATASETS, "--losses", *(["all"] if all_losses else ["ce", "spw"]),
-            "--seeds", "0", "--folds", "0", "1", "2", "--raw-root", "data", "--data-root", "data/processed",
-            "--runs", str(RUNS), "--results", str(RESULTS)]
+    return [
+        "--profile",
+        "demo",
+        "--datasets",
+        *DATASETS,
+        "--losses",
+        *(["all"] if all_losses else ["ce", "spw"]),
+        "--seeds",
+        "0",
+        "--folds",
+        "0",
+        "1",
+        "2",
+        "--raw-root",
+        "data",
+        "--data-root",
+        "data/processed",
+        "--runs",
+        str(RUNS),
+        "--results",
+        str(RESULTS),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--all-losses", action="store_true", help="train all 13 Table 1 rows, not only CE and SPW")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--all-losses", action="store_true", help="train all 13 Table 1 rows, not only CE and SPW"
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     code = run_benchmark.main(benchmark_args(args.all_losses))
     elapsed = run_benchmark.format_duration(time.perf_counter() - start)
     if code != 0 or not (REPO_ROOT / RESULTS / "table1.md").is_file():
-        print(f"\ndemo: failed after {elapsed} (see the messages above); rerun `make demo` to resume", file=sys.stderr)
+        print(
+            f"\ndemo: failed after {elapsed} (see the messages above); rerun `make demo` to resume",
+            file=sys.stderr,
+        )
         return code or 1
     out = REPO_ROOT / RESULTS
     print(f"\ndemo finished in {elapsed}. Tables and figures are in {out}/:")

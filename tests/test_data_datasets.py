@@ -31,8 +31,24 @@ def out(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(prepare, "load_map_generators", lambda: gens)
         for name in ("synth-drive", "synth-glas"):
-            rc = prepare.main(["--dataset", name, "--raw-root", str(tmp / "raw"), "--out-root", str(tmp / "out"),
-                               "--synth-samples", "6", "--maps", "wce", "abw", "--workers", "1", "--no-progress"])
+            rc = prepare.main(
+                [
+                    "--dataset",
+                    name,
+                    "--raw-root",
+                    str(tmp / "raw"),
+                    "--out-root",
+                    str(tmp / "out"),
+                    "--synth-samples",
+                    "6",
+                    "--maps",
+                    "wce",
+                    "abw",
+                    "--workers",
+                    "1",
+                    "--no-progress",
+                ]
+            )
             assert rc == 0
     return tmp / "out"
 
@@ -49,7 +65,9 @@ def test_val_item_shapes_dtypes_and_normalization(out):
     index = ds.indices[0]
     assert image.dtype == torch.float32 and image.shape == (3, 160, 160)
     assert target.dtype == torch.int64 and target.shape == (160, 160)
-    assert extras["index"].dtype == torch.int64 and extras["index"].ndim == 0 and int(extras["index"]) == index
+    assert (
+        extras["index"].dtype == torch.int64 and extras["index"].ndim == 0 and int(extras["index"]) == index
+    )
     assert extras["fov"].dtype == torch.bool and extras["fov"].shape == (160, 160)
     assert extras["wce"].shape == (1, 160, 160) and extras["abw"].shape == (2, 160, 160)
     raw = _png(out / "synth-drive" / "images" / f"{index:03d}.png").astype(np.float64) / 255
@@ -81,7 +99,9 @@ def test_train_crop_and_override(out):
     ds = SegmentationDataset(out / "synth-glas", "train", fold=0, maps=("wce",))
     assert ds.augment and ds.crop == (112, 144)
     image, target, extras = ds[0]
-    assert image.shape == (3, 112, 144) and target.shape == (112, 144) and extras["wce"].shape == (1, 112, 144)
+    assert (
+        image.shape == (3, 112, 144) and target.shape == (112, 144) and extras["wce"].shape == (1, 112, 144)
+    )
     ds = SegmentationDataset(out / "synth-glas", "train", fold=0, crop=(64, 96))
     assert ds[0][0].shape == (3, 64, 96)
     full = SegmentationDataset(out / "synth-glas", "train", fold=0, augment=False)
@@ -105,8 +125,11 @@ def test_joint_augmentation_moves_everything_together(out):
         candidates = [(ref_image, ref_target, ref_extras["fov"])]
         candidates += [(t.flip(-1), y.flip(-1), f.flip(-1)) for t, y, f in candidates]
         candidates += [(t.flip(-2), y.flip(-2), f.flip(-2)) for t, y, f in candidates]
-        match = [k for k, (t, y, f) in enumerate(candidates)
-                 if torch.equal(t, image) and torch.equal(y, target) and torch.equal(f, extras["fov"])]
+        match = [
+            k
+            for k, (t, y, f) in enumerate(candidates)
+            if torch.equal(t, image) and torch.equal(y, target) and torch.equal(f, extras["fov"])
+        ]
         assert match, "image, target and fov were not transformed by the same flip"
         flipped += match[0] != 0
     assert 0 < flipped < 12  # flips happen, with p = 0.5 each
@@ -129,7 +152,9 @@ def test_splits_cover_all_samples(out):
         seen += ids["test"]
     assert sorted(seen) == list(range(6))
     meta = json.loads((root / "metadata.json").read_text())
-    assert SegmentationDataset(root, "val", 0).sample_ids == [meta["samples"][i]["id"] for i in SegmentationDataset(root, "val", 0).indices]
+    assert SegmentationDataset(root, "val", 0).sample_ids == [
+        meta["samples"][i]["id"] for i in SegmentationDataset(root, "val", 0).indices
+    ]
 
 
 def test_errors(out, tmp_path):

@@ -280,7 +280,10 @@ def test_all_means_present_raw_data(raw, tmp_path, capsys):
 
 
 def test_script_and_module_entry_points():
-    for cmd in ([sys.executable, "data/prepare.py", "--help"], [sys.executable, "-m", "data.prepare", "--help"]):
+    for cmd in (
+        [sys.executable, "data/prepare.py", "--help"],
+        [sys.executable, "-m", "data.prepare", "--help"],
+    ):
         res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
         assert res.returncode == 0, res.stderr
         assert "--dataset" in res.stdout and "--synth-samples" in res.stdout

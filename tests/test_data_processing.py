@@ -52,7 +52,13 @@ def test_pad_modes():
 
 @pytest.mark.parametrize(
     ("n1", "total", "expected"),
-    [(10, 100, (1.0, 9.0)), (90, 100, (9.0, 1.0)), (50, 100, (1.0, 1.0)), (0, 100, (1.0, 1.0)), (100, 100, (1.0, 1.0))],
+    [
+        (10, 100, (1.0, 9.0)),
+        (90, 100, (9.0, 1.0)),
+        (50, 100, (1.0, 1.0)),
+        (0, 100, (1.0, 1.0)),
+        (100, 100, (1.0, 1.0)),
+    ],
 )
 def test_class_weights(n1, total, expected):
     mask = np.zeros(total, bool)
@@ -107,7 +113,9 @@ def test_splits_follow_sklearn_literally():
     assert make_splits(40, seed=0) == make_splits(40, seed=0)
 
 
-@pytest.mark.parametrize(("n", "test", "trainval"), [(100, [33, 33, 34], (53, 14)), (165, [55, 55, 55], (88, 22))])
+@pytest.mark.parametrize(
+    ("n", "test", "trainval"), [(100, [33, 33, 34], (53, 14)), (165, [55, 55, 55], (88, 22))]
+)
 def test_splits_paper_sizes(n, test, trainval):
     folds = make_splits(n, 0)
     assert sorted(len(f["test"]) for f in folds) == test

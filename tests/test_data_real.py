@@ -20,8 +20,19 @@ def _png(path) -> np.ndarray:
 @pytest.fixture(scope="session")
 def drive_out(shared_data, tmp_path_factory):
     out_root = tmp_path_factory.mktemp("real")
-    rc = main(["--dataset", "drive", "--raw-root", str(shared_data), "--out-root", str(out_root),
-               "--maps", "none", "--no-progress"])
+    rc = main(
+        [
+            "--dataset",
+            "drive",
+            "--raw-root",
+            str(shared_data),
+            "--out-root",
+            str(out_root),
+            "--maps",
+            "none",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     return out_root / "drive"
 
@@ -29,8 +40,19 @@ def drive_out(shared_data, tmp_path_factory):
 @pytest.fixture(scope="session")
 def isbi_out(shared_data, tmp_path_factory):
     out_root = tmp_path_factory.mktemp("real_isbi")
-    rc = main(["--dataset", "isbi2012", "--raw-root", str(shared_data), "--out-root", str(out_root),
-               "--maps", "none", "--no-progress"])
+    rc = main(
+        [
+            "--dataset",
+            "isbi2012",
+            "--raw-root",
+            str(shared_data),
+            "--out-root",
+            str(out_root),
+            "--maps",
+            "none",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     return out_root / "isbi2012"
 
@@ -57,7 +79,9 @@ def test_drive_pixels_match_raw_edge_padded(drive_out, shared_data):
     with Image.open(raw / "1st_manual" / "01_manual1.gif") as im:
         manual = np.asarray(im)
     widths = ((12, 12), (5, 6))
-    np.testing.assert_array_equal(_png(drive_out / "images" / "000.png"), np.pad(image, (*widths, (0, 0)), mode="edge"))
+    np.testing.assert_array_equal(
+        _png(drive_out / "images" / "000.png"), np.pad(image, (*widths, (0, 0)), mode="edge")
+    )
     mask = _png(drive_out / "masks" / "000.png")
     np.testing.assert_array_equal(mask, np.where(np.pad(manual, widths, mode="edge") > 0, 255, 0))
     # 29,440 vessel pixels in 01_manual1.gif (shared/data/SOURCES.md)
@@ -100,7 +124,9 @@ def test_drive_splits_and_sources(drive_out, shared_data):
     splits = json.loads((drive_out / "splits.json").read_text())["splits"]
     assert splits["0"] == make_splits(40, 0)
     assert sorted(len(f["test"]) for f in splits["0"]) == [13, 13, 14]
-    sums = dict(line.split()[::-1] for line in (shared_data / "SHA256SUMS").read_text().splitlines() if line.strip())
+    sums = dict(
+        line.split()[::-1] for line in (shared_data / "SHA256SUMS").read_text().splitlines() if line.strip()
+    )
     meta = json.loads((drive_out / "metadata.json").read_text())
     first = {src["role"]: src for src in meta["samples"][0]["sources"]}
     assert first["image"]["path"] == "DRIVE/Drive_source/test/images/01_test.tif"

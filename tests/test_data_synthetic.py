@@ -33,15 +33,32 @@ def prepared(tmp_path_factory):
     """synth-drive (6), synth-glas (8), synth-snemi3d (6 slices), prepared without maps."""
     tmp = tmp_path_factory.mktemp("synth")
     for name, n in (("synth-drive", 6), ("synth-glas", 8), ("synth-snemi3d", 6)):
-        rc = main(["--dataset", name, "--raw-root", str(tmp / "raw"), "--out-root", str(tmp / "out"),
-                   "--maps", "none", "--no-progress", "--synth-samples", str(n)])
+        rc = main(
+            [
+                "--dataset",
+                name,
+                "--raw-root",
+                str(tmp / "raw"),
+                "--out-root",
+                str(tmp / "out"),
+                "--maps",
+                "none",
+                "--no-progress",
+                "--synth-samples",
+                str(n),
+            ]
+        )
         assert rc == 0
     return tmp
 
 
 def test_drive_replica_formats(prepared):
     root = prepared / "raw" / "synthetic" / "DRIVE" / "Drive_source"
-    assert sorted(p.name for p in (root / "test" / "images").iterdir()) == ["01_test.tif", "02_test.tif", "03_test.tif"]
+    assert sorted(p.name for p in (root / "test" / "images").iterdir()) == [
+        "01_test.tif",
+        "02_test.tif",
+        "03_test.tif",
+    ]
     assert (root / "training" / "mask" / "04_training_mask.gif").is_file()
     with tifffile.TiffFile(root / "test" / "images" / "01_test.tif") as tif:
         page = tif.pages[0]
@@ -61,7 +78,12 @@ def test_glas_replica_formats(prepared):
         assert im.format == "BMP" and im.mode in ("L", "P")  # 8-bit, like the real annotations
     with open(root / "Grade.csv", newline="") as f:
         rows = list(csv.reader(f))
-    assert [c.strip() for c in rows[0]] == ["name", "patient ID", "grade (GlaS)", "grade (Sirinukunwattana et al. 2015)"]
+    assert [c.strip() for c in rows[0]] == [
+        "name",
+        "patient ID",
+        "grade (GlaS)",
+        "grade (Sirinukunwattana et al. 2015)",
+    ]
     assert [r[0] for r in rows[1:]] == [s.id for s in read_glas(prepared / "raw" / "synthetic")]
     assert {r[2].strip() for r in rows[1:]} <= {"benign", "malignant"}
 
@@ -109,8 +131,10 @@ def test_snemi3d_processed_boundaries(prepared):
         expected = find_boundaries(labels[z], connectivity=1, background=0, mode="thick") | (labels[z] == 0)
         np.testing.assert_array_equal(_png(out / "masks" / f"{z:03d}.png") > 0, expected)
     assert meta["samples"][3]["sources"][0] == {
-        "role": "image", "path": "synthetic/snemi3d/train-input.tif",
-        "sha256": sha256_file(prepared / "raw" / "synthetic" / "snemi3d" / "train-input.tif"), "page": 3,
+        "role": "image",
+        "path": "synthetic/snemi3d/train-input.tif",
+        "sha256": sha256_file(prepared / "raw" / "synthetic" / "snemi3d" / "train-input.tif"),
+        "page": 3,
     }
 
 
@@ -136,8 +160,21 @@ def test_replicas_are_learnable_by_a_threshold(prepared, name):
 def test_same_seed_identical_files(tmp_path):
     for sub in ("a", "b"):
         for name in ("synth-drive", "synth-glas", "synth-snemi3d"):
-            rc = main(["--dataset", name, "--raw-root", str(tmp_path / sub / "raw"), "--out-root",
-                       str(tmp_path / sub / "out"), "--maps", "none", "--no-progress", "--synth-samples", "3"])
+            rc = main(
+                [
+                    "--dataset",
+                    name,
+                    "--raw-root",
+                    str(tmp_path / sub / "raw"),
+                    "--out-root",
+                    str(tmp_path / sub / "out"),
+                    "--maps",
+                    "none",
+                    "--no-progress",
+                    "--synth-samples",
+                    "3",
+                ]
+            )
             assert rc == 0
     raw_a, raw_b = _tree_digest(tmp_path / "a" / "raw"), _tree_digest(tmp_path / "b" / "raw")
     assert raw_a == raw_b and len(raw_a) > 20
@@ -148,7 +185,9 @@ def test_same_seed_identical_files(tmp_path):
         b = json.loads((tmp_path / "b" / "out" / k).read_text())
         a.pop("created_by"), b.pop("created_by")
         assert a == b
-    assert {k: v for k, v in out_a.items() if k not in meta} == {k: v for k, v in out_b.items() if k not in meta}
+    assert {k: v for k, v in out_a.items() if k not in meta} == {
+        k: v for k, v in out_b.items() if k not in meta
+    }
 
 
 def test_other_seed_other_replica(tmp_path):

@@ -34,13 +34,17 @@ def _model() -> UNet:
 def _batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Images (2,3,32,32), targets (2,32,32) and per-image class weights (2,2) (SPW needs them)."""
     g = torch.Generator().manual_seed(1)
-    images = torch.randn(WORLD, 3, 32, 32, generator=g) * 2 + 0.5  # mean far from 0: tests the two-pass variance
+    images = (
+        torch.randn(WORLD, 3, 32, 32, generator=g) * 2 + 0.5
+    )  # mean far from 0: tests the two-pass variance
     target = (torch.rand(WORLD, 32, 32, generator=g) < 0.3).long()
     class_weight = torch.tensor([[0.6, 2.5], [0.7, 1.8]])
     return images, target, class_weight
 
 
-def _step(model: torch.nn.Module, net: torch.nn.Module, loss_name: str, shard: slice) -> dict[str, torch.Tensor]:
+def _step(
+    model: torch.nn.Module, net: torch.nn.Module, loss_name: str, shard: slice
+) -> dict[str, torch.Tensor]:
     """Forward + backward of one shard of the batch; gradients and BatchNorm buffers."""
     images, target, class_weight = (t[shard] for t in _batch())
     loss = build_loss(loss_name)(net(images), target, {"class_weight": class_weight})
@@ -116,4 +120,3 @@ def test_global_batchnorm_in_one_process_is_batchnorm():
     torch.testing.assert_close(swapped(x), plain(x), rtol=0, atol=0)
     torch.testing.assert_close(swapped[1].running_var, plain[1].running_var, rtol=0, atol=0)
     assert swapped.state_dict().keys() == plain.state_dict().keys()
-

@@ -36,8 +36,17 @@ def workspace(tmp_path_factory):
     for name, folds in per_fold.items():
         for fold, values in folds.items():
             extra = {"fov_auc": [0.9, 0.8, 0.7]} if name == "ce" else None
-            write_run(runs, "drive", name, 0, fold, values, FOLD_IMAGES[fold], extra=extra,
-                      epoch_seconds=2.0 if name == "spw" else 1.0)
+            write_run(
+                runs,
+                "drive",
+                name,
+                0,
+                fold,
+                values,
+                FOLD_IMAGES[fold],
+                extra=extra,
+                epoch_seconds=2.0 if name == "spw" else 1.0,
+            )
     (runs / "drive" / "bce" / "seed0" / "fold0" / "config.json").write_text("{not json")
     write_processed(data, "drive", 6)
     out = root / "results" / "t"
@@ -140,7 +149,14 @@ def test_figures_written_and_non_empty(workspace):
 
 def test_refuses_to_overwrite_then_replaces(workspace, tmp_path):
     out = tmp_path / "res"
-    evaluate(workspace["runs"], out, data_root=workspace["data"], n_boot=50, datasets=["drive"], losses=["ce", "spw"])
+    evaluate(
+        workspace["runs"],
+        out,
+        data_root=workspace["data"],
+        n_boot=50,
+        datasets=["drive"],
+        losses=["ce", "spw"],
+    )
     with pytest.raises(EvaluationError, match="--overwrite"):
         evaluate(workspace["runs"], out, data_root=workspace["data"], n_boot=50)
     evaluate(workspace["runs"], out, data_root=workspace["data"], n_boot=50, overwrite=True, losses=["ce"])
@@ -151,19 +167,36 @@ def test_refuses_to_overwrite_then_replaces(workspace, tmp_path):
 def test_cli_errors_exit_non_zero(workspace, tmp_path, capsys):
     assert eval_cli.main(["--runs", str(tmp_path / "absent"), "--out", str(tmp_path / "o")]) == 1
     assert "does not exist" in capsys.readouterr().err
-    assert eval_cli.main(["--runs", str(workspace["runs"]), "--profile", "paper", "--out", str(tmp_path / "o")]) == 1
+    assert (
+        eval_cli.main(["--runs", str(workspace["runs"]), "--profile", "paper", "--out", str(tmp_path / "o")])
+        == 1
+    )
     assert "no finished run" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
 def test_cli_writes_results(workspace, tmp_path, capsys):
-    code = eval_cli.main(["--runs", str(workspace["runs"]), "--out", str(tmp_path / "o"), "--data-root",
-                          str(workspace["data"]), "--datasets", "drive", "--bench-csv", str(tmp_path / "nope.csv")])
+    code = eval_cli.main(
+        [
+            "--runs",
+            str(workspace["runs"]),
+            "--out",
+            str(tmp_path / "o"),
+            "--data-root",
+            str(workspace["data"]),
+            "--datasets",
+            "drive",
+            "--bench-csv",
+            str(tmp_path / "nope.csv"),
+        ]
+    )
     assert code == 0
     captured = capsys.readouterr()
     assert "nope.csv not found" in captured.err and str(tmp_path / "o") in captured.out
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
-    assert manifest["command"].startswith("python eval.py") and len(manifest["runs"]) == 8  # ce, dice, spw ×2 + focal + bce fold1
+    assert (
+        manifest["command"].startswith("python eval.py") and len(manifest["runs"]) == 8
+    )  # ce, dice, spw ×2 + focal + bce fold1
 
 
 def test_map_seconds_and_required_maps():
@@ -202,11 +235,22 @@ def test_paper_table_matches_spec():
 
 
 def test_bench_stamp_names_the_environment_not_the_per_row_timings():
-    bench = pd.DataFrame({
-        "loss": ["ce", "spw"], "device": "cpu", "batch": 4, "height": 192, "width": 192,
-        "median_ms": [5.6, 31.4], "ratio_to_ce": [1.0, 5.6], "min_ms": [3.5, 20.1],
-        "repeats": 5, "device_name": "AMD EPYC", "torch": "2.14.1", "threads": [1, 2],
-    })
+    bench = pd.DataFrame(
+        {
+            "loss": ["ce", "spw"],
+            "device": "cpu",
+            "batch": 4,
+            "height": 192,
+            "width": 192,
+            "median_ms": [5.6, 31.4],
+            "ratio_to_ce": [1.0, 5.6],
+            "min_ms": [3.5, 20.1],
+            "repeats": 5,
+            "device_name": "AMD EPYC",
+            "torch": "2.14.1",
+            "threads": [1, 2],
+        }
+    )
     text = bench_stamp(bench)
     assert "min_ms" not in text and "3.5" not in text
     # a constant column once; a mixed one shows both values, so mixed machines stay visible

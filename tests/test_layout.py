@@ -10,7 +10,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SUITE = ("common", "data", "losses", "metrics", "models", "training", "evaluation", "grid", "scripts", "train", "eval")
+SUITE = (
+    "common",
+    "data",
+    "losses",
+    "metrics",
+    "models",
+    "training",
+    "evaluation",
+    "grid",
+    "scripts",
+    "train",
+    "eval",
+)
 #: What each room may import of the suite (besides itself); the reason is in ARCHITECTURE §0.
 ALLOWED = {
     "common": set(),

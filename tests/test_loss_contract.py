@@ -138,9 +138,7 @@ def test_class_weight_is_required_and_checked(name):
         loss(logits, target, {**maps, "class_weight": torch.zeros(2, 2)})
 
 
-@pytest.mark.parametrize(
-    ("name", "map_name"), [(n, m) for n in NAMES for m in LOSSES[n].required_maps]
-)
+@pytest.mark.parametrize(("name", "map_name"), [(n, m) for n in NAMES for m in LOSSES[n].required_maps])
 def test_declared_maps_are_required_and_checked(name, map_name):
     logits, target, maps = inputs_for(LOSSES[name])
     loss = build_loss(name)

@@ -23,8 +23,11 @@ def test_a_sum_equals_the_weighted_sum_of_its_terms_value_and_gradient():
     logits, target, maps = inputs()
     value = build_loss("ce + 0.5*dice + focal[gamma=2.5]")(logits, target, maps)
     (grad,) = torch.autograd.grad(value, logits)
-    want = (build_loss("ce")(logits, target, maps) + 0.5 * build_loss("dice")(logits, target, maps)
-            + build_loss("focal", gamma=2.5)(logits, target, maps))
+    want = (
+        build_loss("ce")(logits, target, maps)
+        + 0.5 * build_loss("dice")(logits, target, maps)
+        + build_loss("focal", gamma=2.5)(logits, target, maps)
+    )
     (want_grad,) = torch.autograd.grad(want, logits)
     assert value.item() == pytest.approx(want.item(), rel=1e-12)
     assert torch.allclose(grad, want_grad, rtol=1e-12, atol=1e-15)
@@ -40,9 +43,14 @@ def test_sum_declares_the_union_of_maps_and_class_weights_and_forwards_the_epoch
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("ce+dice", "dice + ce"), ("ce+dice", "1*ce+1.0*dice"), ("focal[gamma=2]", "focal[gamma=2.0]"),
-     ("spw+use_prediction=False", "spw[use_prediction=false]"), ("bce", "balanced_ce"),
-     ("0.5*dice+ce", "ce + 0.50*dice")],
+    [
+        ("ce+dice", "dice + ce"),
+        ("ce+dice", "1*ce+1.0*dice"),
+        ("focal[gamma=2]", "focal[gamma=2.0]"),
+        ("spw+use_prediction=False", "spw[use_prediction=false]"),
+        ("bce", "balanced_ce"),
+        ("0.5*dice+ce", "ce + 0.50*dice"),
+    ],
 )
 def test_one_loss_written_two_ways_has_one_run_name(a, b):
     assert loss_run_name(a) == loss_run_name(b)
@@ -58,11 +66,21 @@ def test_canonical_names_keep_the_historic_single_loss_form():
 
 @pytest.mark.parametrize(
     ("spec", "message"),
-    [("", "non-empty"), ("ce++dice", "cannot parse term ''"), ("ce+-1*dice", "cannot parse term|positive"),
-     ("0*ce", "finite positive"), ("inf*ce", "finite positive"), ("x*ce", "not a number"),
-     ("focal[gamma]", "key=value"), ("focal[gamma=1,gamma=2]", "twice"), ("ce+ce", "appears twice"),
-     ("dcie", "Did you mean 'dice'"), ("focal[gama=2]", "no parameter 'gama'"), ("focal[gamma=abc]", "expects a float"),
-     ("ce;import os", "cannot parse")],
+    [
+        ("", "non-empty"),
+        ("ce++dice", "cannot parse term ''"),
+        ("ce+-1*dice", "cannot parse term|positive"),
+        ("0*ce", "finite positive"),
+        ("inf*ce", "finite positive"),
+        ("x*ce", "not a number"),
+        ("focal[gamma]", "key=value"),
+        ("focal[gamma=1,gamma=2]", "twice"),
+        ("ce+ce", "appears twice"),
+        ("dcie", "Did you mean 'dice'"),
+        ("focal[gama=2]", "no parameter 'gama'"),
+        ("focal[gamma=abc]", "expects a float"),
+        ("ce;import os", "cannot parse"),
+    ],
 )
 def test_bad_specifications_give_clear_errors(spec, message):
     with pytest.raises(ValueError, match=message):
@@ -80,7 +98,9 @@ def test_plugin_class_by_path_is_used_as_it_is():
     logits, target, maps = inputs()
     loss = build_loss("tests.plugins.example:MyLoss[alpha=0.5]")
     assert type(loss).__name__ == "MyLoss" and loss.alpha == 0.5
-    assert loss_run_name("tests.plugins.example:MyLoss[alpha=0.5]") == "tests.plugins.example:MyLoss+alpha=0.5"
+    assert (
+        loss_run_name("tests.plugins.example:MyLoss[alpha=0.5]") == "tests.plugins.example:MyLoss+alpha=0.5"
+    )
     assert torch.isfinite(loss(logits, target, maps))
 
 
@@ -95,10 +115,15 @@ def test_plugin_function_is_wrapped_and_composes():
 
 @pytest.mark.parametrize(
     ("path", "message"),
-    [("tests.plugins.example:not_a_scalar", "scalar"), ("tests.plugins.example:no_gradient", "no gradient"),
-     ("tests.plugins.example:infinite", "non-finite"), ("tests.plugins.example:NOT_CALLABLE", "not a SegLoss"),
-     ("tests.plugins.example:missing", "has no attribute"), ("tests.plugins.nowhere:X", "cannot import"),
-     ("tests.plugins.example:plain_ce[alpha=1]", "no keyword")],
+    [
+        ("tests.plugins.example:not_a_scalar", "scalar"),
+        ("tests.plugins.example:no_gradient", "no gradient"),
+        ("tests.plugins.example:infinite", "non-finite"),
+        ("tests.plugins.example:NOT_CALLABLE", "not a SegLoss"),
+        ("tests.plugins.example:missing", "has no attribute"),
+        ("tests.plugins.nowhere:X", "cannot import"),
+        ("tests.plugins.example:plain_ce[alpha=1]", "no keyword"),
+    ],
 )
 def test_broken_plugins_are_rejected_on_load(path, message):
     with pytest.raises(PluginError, match=message):

@@ -64,7 +64,9 @@ def golden_cases():
         ("soft_dice_cldice", "cldice", {}),
     ]
     cases += [(f"FocalLoss_g{tag(g)}", "focal", {"gamma": g}) for g in FOCAL_GAMMAS]
-    cases += [(f"TverskyLoss_a{tag(a)}_b{tag(b)}", "tversky", {"alpha": a, "beta": b}) for a, b in TVERSKY_PAIRS]
+    cases += [
+        (f"TverskyLoss_a{tag(a)}_b{tag(b)}", "tversky", {"alpha": a, "beta": b}) for a, b in TVERSKY_PAIRS
+    ]
     return cases
 
 
@@ -127,8 +129,10 @@ def test_gradcheck_float64(name):
     maps = {
         "class_weight": weights(1.0, 2.5),
         "wce": torch.rand(1, 1, size, size, generator=gen, dtype=torch.float64) * 10 * target[:, None],
-        "abw": torch.stack((1 + 10 * torch.rand(1, size, size, generator=gen, dtype=torch.float64),
-                            30.0 * target.double()), dim=1),
+        "abw": torch.stack(
+            (1 + 10 * torch.rand(1, size, size, generator=gen, dtype=torch.float64), 30.0 * target.double()),
+            dim=1,
+        ),
     }
     loss = build_loss(name)
     # fast_mode checks random projections of the Jacobian: seconds instead of a minute for RMI.
@@ -246,18 +250,37 @@ def rmi_term_oracle(labels: np.ndarray, probs: np.ndarray, radius=3, pool=3, alp
 
     def max_pool(x):
         pad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
-        return np.array([[[[pad[i, k, r * pool : r * pool + pool, s * pool : s * pool + pool].max()
-                            for s in range(pw)] for r in range(ph)] for k in range(c)] for i in range(b)])
+        return np.array(
+            [
+                [
+                    [
+                        [
+                            pad[i, k, r * pool : r * pool + pool, s * pool : s * pool + pool].max()
+                            for s in range(pw)
+                        ]
+                        for r in range(ph)
+                    ]
+                    for k in range(c)
+                ]
+                for i in range(b)
+            ]
+        )
 
     la, pr = max_pool(labels), max_pool(probs)
     total = 0.0
     for k in range(c):
         per_image = []
         for i in range(b):
-            ys = [la[i, k, dy : dy + ph - radius + 1, dx : dx + pw - radius + 1].ravel()
-                  for dy in range(radius) for dx in range(radius)]
-            ps = [pr[i, k, dy : dy + ph - radius + 1, dx : dx + pw - radius + 1].ravel()
-                  for dy in range(radius) for dx in range(radius)]
+            ys = [
+                la[i, k, dy : dy + ph - radius + 1, dx : dx + pw - radius + 1].ravel()
+                for dy in range(radius)
+                for dx in range(radius)
+            ]
+            ps = [
+                pr[i, k, dy : dy + ph - radius + 1, dx : dx + pw - radius + 1].ravel()
+                for dy in range(radius)
+                for dx in range(radius)
+            ]
             y_vec, p_vec = np.array(ys), np.array(ps)
             y_vec = y_vec - y_vec.mean(axis=1, keepdims=True)
             p_vec = p_vec - p_vec.mean(axis=1, keepdims=True)
@@ -297,7 +320,9 @@ def test_rmi_term_is_lowest_for_the_perfect_prediction():
     labels = two_channel(y)
     perfect = rmi_lower_bound(labels, labels + 1e-6)
     for _ in range(3):
-        noisy = rmi_lower_bound(labels, two_channel(torch.rand(1, 24, 24, generator=gen, dtype=torch.float64)) + 1e-6)
+        noisy = rmi_lower_bound(
+            labels, two_channel(torch.rand(1, 24, 24, generator=gen, dtype=torch.float64)) + 1e-6
+        )
         assert perfect < noisy
 
 
@@ -392,8 +417,10 @@ def test_class_weights_are_per_image():
         maps = {"class_weight": cw, "wce": torch.rand(2, 1, 8, 8, dtype=torch.float64)}
         loss = build_loss(name)
         batch = loss(logits, target, maps).item()
-        singles = [loss(logits[i : i + 1], target[i : i + 1], {k: v[i : i + 1] for k, v in maps.items()})
-                   for i in range(2)]
+        singles = [
+            loss(logits[i : i + 1], target[i : i + 1], {k: v[i : i + 1] for k, v in maps.items()})
+            for i in range(2)
+        ]
         assert batch == pytest.approx(0.5 * sum(s.item() for s in singles), rel=1e-12)
 
 

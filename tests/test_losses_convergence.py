@@ -25,8 +25,6 @@ STEPS = 40
 SKELETON_ONLY = {"skeleton_recall", "clce"}
 
 
-
-
 def toy_sample(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Image ``(1,1,H,W)`` float32 and target ``(1,H,W)`` int64: a ring of class 1, noisy intensities."""
     yy, xx = np.mgrid[:SIZE, :SIZE]

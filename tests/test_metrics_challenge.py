@@ -348,13 +348,21 @@ def test_compute_metrics_empty_cases_documented():
     gt = np.zeros((8, 8))
     gt[:, 3] = 1
     empty_pred = compute_metrics(np.zeros((8, 8)), gt, "drive", fov=np.ones((8, 8)))
-    assert empty_pred["mhd"] == math.inf and empty_pred["hd95_monai"] == math.inf and empty_pred["cldice"] == 0.0
+    assert (
+        empty_pred["mhd"] == math.inf and empty_pred["hd95_monai"] == math.inf and empty_pred["cldice"] == 0.0
+    )
     assert empty_pred["fov_sens"] == 0.0 and not math.isnan(empty_pred["miou"])
     empty_gt = compute_metrics(gt, np.zeros((8, 8)), "em")
     # gt all class 0: one gt cell; the predicted membrane splits it.
     assert empty_gt["mhd"] == math.inf and 0 < empty_gt["are_snemi"] < 1
     both = compute_metrics(np.zeros((8, 8)), np.zeros((8, 8)), "em")
-    assert (both["mhd"], both["hd95_monai"], both["cldice"], both["vi"], both["ari"]) == (0.0, 0.0, 1.0, 0.0, 1.0)
+    assert (both["mhd"], both["hd95_monai"], both["cldice"], both["vi"], both["ari"]) == (
+        0.0,
+        0.0,
+        1.0,
+        0.0,
+        1.0,
+    )
     # The one documented NaN: class 1 absent from both maps (paper-time value).
     nan_keys = {k for k, v in both.items() if math.isnan(v)}
     assert nan_keys == {"miou", "mdice"}

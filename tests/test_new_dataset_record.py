@@ -28,14 +28,25 @@ def read_toy(base: Path) -> list[RawSample]:
     for path in sorted(top.glob("*_image.npy")):
         sid = path.name.removesuffix("_image.npy")
         label = top / f"{sid}_label.npy"
-        out.append(RawSample(sid, np.load(path), np.load(label), sources=(Source("image", path), Source("mask", label))))
+        out.append(
+            RawSample(
+                sid, np.load(path), np.load(label), sources=(Source("image", path), Source("mask", label))
+            )
+        )
     return out
 
 
 def process_toy(sid: str, image: np.ndarray, label: np.ndarray, fov) -> ProcessedSample:
     padding = centred_padding(image.shape[:2])
-    return ProcessedSample(sid, pad(image, padding, "edge"), pad(label, padding, "constant") > 0, None, None,
-                           tuple(image.shape[:2]), padding)
+    return ProcessedSample(
+        sid,
+        pad(image, padding, "edge"),
+        pad(label, padding, "constant") > 0,
+        None,
+        None,
+        tuple(image.shape[:2]),
+        padding,
+    )
 
 
 def write_raw(root: Path, n: int = 6) -> None:
@@ -55,8 +66,18 @@ def write_raw(root: Path, n: int = 6) -> None:
 def toy_record(monkeypatch):
     """The registry with one more record for the duration of a test (every module sees the one dict)."""
     record = registry.DatasetRecord(
-        NAME, "Toy discs", raw_dirs=("TOY",), read=read_toy, process_sample=process_toy, class1="disc", channels=1,
-        train_crop=None, has_fov=False, has_instances=False, family="em", download="tests/test_new_dataset_record.py",
+        NAME,
+        "Toy discs",
+        raw_dirs=("TOY",),
+        read=read_toy,
+        process_sample=process_toy,
+        class1="disc",
+        channels=1,
+        train_crop=None,
+        has_fov=False,
+        has_instances=False,
+        family="em",
+        download="tests/test_new_dataset_record.py",
     )
     monkeypatch.setitem(registry.DATASETS, NAME, record)
     return record
@@ -66,20 +87,54 @@ def test_register_refuses_a_duplicate_name_and_an_unknown_family(toy_record):
     with pytest.raises(ValueError, match="registered already"):
         registry.register(toy_record)
     with pytest.raises(ValueError, match="family must be one of"):
-        registry.register(registry.DatasetRecord(**{**toy_record.__dict__, "name": "other", "family": "nope"}))
+        registry.register(
+            registry.DatasetRecord(**{**toy_record.__dict__, "name": "other", "family": "nope"})
+        )
 
 
 @pytest.mark.slow
 def test_prepare_train_and_evaluate_a_new_record(toy_record, tmp_path, capsys):
-    raw, processed, runs, results = tmp_path / "raw", tmp_path / "processed", tmp_path / "runs", tmp_path / "res"
+    raw, processed, runs, results = (
+        tmp_path / "raw",
+        tmp_path / "processed",
+        tmp_path / "runs",
+        tmp_path / "res",
+    )
     write_raw(raw)
-    assert prepare_main(["--dataset", NAME, "--raw-root", str(raw), "--out-root", str(processed), "--maps", "none",
-                         "--no-progress"]) == 0
+    assert (
+        prepare_main(
+            [
+                "--dataset",
+                NAME,
+                "--raw-root",
+                str(raw),
+                "--out-root",
+                str(processed),
+                "--maps",
+                "none",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     metadata = json.loads((processed / NAME / "metadata.json").read_text())
     assert metadata["num_samples"] == 6 and metadata["family"] == "em" and metadata["padded_size"] == [64, 64]
 
-    args = ["--loss", "ce", "--dataset", NAME, "--data-root", str(processed), "--profile", "smoke", "--out", str(runs),
-            "--device", "cpu", "--no-progress"]
+    args = [
+        "--loss",
+        "ce",
+        "--dataset",
+        NAME,
+        "--data-root",
+        str(processed),
+        "--profile",
+        "smoke",
+        "--out",
+        str(runs),
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     assert train.main(args) == 0
     folder = runs / NAME / "ce" / "seed0" / "fold0"
     assert (folder / "test_metrics.csv").is_file() and (folder / "train.log").is_file()

@@ -46,7 +46,12 @@ def test_expand_losses_all_adds_label_only_spw():
 def test_plan_order_and_size():
     jobs = plan_jobs(["a", "b"], ["ce", "spw"], [0, 1], [0, 1, 2])
     assert len(jobs) == 2 * 2 * 2 * 3
-    assert jobs[:4] == [Job("a", "ce", 0, 0), Job("a", "ce", 0, 1), Job("a", "ce", 0, 2), Job("a", "spw", 0, 0)]
+    assert jobs[:4] == [
+        Job("a", "ce", 0, 0),
+        Job("a", "ce", 0, 1),
+        Job("a", "ce", 0, 2),
+        Job("a", "spw", 0, 0),
+    ]
 
 
 def test_job_action_skip_resume_restart_fresh_conflict(tmp_path):
@@ -71,8 +76,14 @@ def test_train_commands_group_folds_and_always_resume(tmp_path):
     cmd = commands[0][1]
     assert cmd[:4] == ["py", "train.py", "--loss", "spw"]
     assert cmd[cmd.index("--loss-kwargs") + 1] == "use_prediction=False"
-    for flag, value in (("--dataset", "drive"), ("--fold", "all"), ("--seed", "1"), ("--profile", "cpu"),
-                        ("--out", str(tmp_path / "r")), ("--data-root", str(tmp_path / "p"))):
+    for flag, value in (
+        ("--dataset", "drive"),
+        ("--fold", "all"),
+        ("--seed", "1"),
+        ("--profile", "cpu"),
+        ("--out", str(tmp_path / "r")),
+        ("--data-root", str(tmp_path / "p")),
+    ):
         assert cmd[cmd.index(flag) + 1] == value
     assert [c[c.index("--fold") + 1] for _, c in commands[1:]] == ["0", "2"]
     assert all("--resume" in c and "--overwrite" not in c for _, c in commands)
@@ -108,8 +119,23 @@ def test_dry_run_lists_and_resumes_after_stop(tmp_path, capsys, fake_registry):
     stopped = runs / "synth-drive" / "spw" / "seed0" / "fold0"
     stopped.mkdir(parents=True)
     (stopped / "last.pt").write_bytes(b"x")  # stopped mid-run
-    argv = ["--profile", "smoke", "--datasets", "synth-drive", "--losses", "ce", "spw", "--folds", "0", "1",
-            "--runs", str(runs), "--data-root", str(data), "--dry-run"]
+    argv = [
+        "--profile",
+        "smoke",
+        "--datasets",
+        "synth-drive",
+        "--losses",
+        "ce",
+        "spw",
+        "--folds",
+        "0",
+        "1",
+        "--runs",
+        str(runs),
+        "--data-root",
+        str(data),
+        "--dry-run",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "4 runs; 1 finished, 3 to run, 0 in conflict" in out
@@ -128,7 +154,7 @@ def test_unknown_loss_exits_non_zero(tmp_path, capsys, fake_registry):
 def test_demo_uses_the_runner_with_demo_profile():
     args = demo.benchmark_args(all_losses=False)
     assert args[args.index("--profile") + 1] == "demo"
-    assert args[args.index("--losses") + 1: args.index("--seeds")] == ["ce", "spw"]
+    assert args[args.index("--losses") + 1 : args.index("--seeds")] == ["ce", "spw"]
     assert str(demo.RESULTS) == "results/demo" and sys.executable
 
 

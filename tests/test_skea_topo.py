@@ -212,7 +212,11 @@ def test_registry_and_contract():
     loss = build_loss("skea_topo", w0=3.0)
     assert loss.w0 == 3.0 and loss.required_maps == ("skea_topo",) and loss.needs_class_weight
     with pytest.raises(KeyError, match="skea_topo"):
-        loss(torch.zeros(1, 2, 4, 4), torch.zeros(1, 4, 4, dtype=torch.int64), {"class_weight": torch.ones(1, 2)})
+        loss(
+            torch.zeros(1, 2, 4, 4),
+            torch.zeros(1, 4, 4, dtype=torch.int64),
+            {"class_weight": torch.ones(1, 2)},
+        )
     with pytest.raises(ValueError, match="dilation_iters"):
         SkeaTopoLoss(dilation_iters=-1)
 

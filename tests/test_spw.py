@@ -69,7 +69,9 @@ def test_weight_map_matches_literal_oracle(size, dtype):
     assert max_rel_err(fast, literal_weight_map(z)) < TOL[dtype]
 
 
-@pytest.mark.parametrize(("levels", "orientations", "beta"), [(2, 3, 0.5), (3, 1, 0.9), (1, 6, 0.9), (4, 2, 1.3)])
+@pytest.mark.parametrize(
+    ("levels", "orientations", "beta"), [(2, 3, 0.5), (3, 1, 0.9), (1, 6, 0.9), (4, 2, 1.3)]
+)
 def test_weight_map_matches_oracle_for_other_hyperparameters(levels, orientations, beta):
     z = torch.rand(2, 1, 32, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     fast = spw_weight_map(z, levels, orientations, beta)
@@ -234,7 +236,9 @@ def test_oriented_grating_responds_in_nearest_orientation(k):
     # ~0.75π rad/pixel at angle πk/4; the real grating's mirror component (θ+π) falls outside
     # the one-sided masks.
     a, b = [(24, 0), (17, 17), (0, 24), (17, -17)][k]
-    i, j = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(h, dtype=torch.float64), indexing="ij")
+    i, j = torch.meshgrid(
+        torch.arange(h, dtype=torch.float64), torch.arange(h, dtype=torch.float64), indexing="ij"
+    )
     grating = torch.cos(2 * math.pi * (a * i + b * j) / h)
     energy = steerable_pyramid(grating, levels=4, orientations=4)[0].abs().pow(2).sum((-2, -1))
     assert int(energy.argmax()) == k
@@ -301,7 +305,9 @@ def test_half_precision_logits_run_in_float32():
     logits, target, cw = random_case(1, 32, 32, torch.float32, seed=13)
     half = logits.bfloat16()
     loss = SPWLoss(levels=2)
-    assert torch.equal(loss(half, target, {"class_weight": cw}), loss(half.float(), target, {"class_weight": cw}))
+    assert torch.equal(
+        loss(half, target, {"class_weight": cw}), loss(half.float(), target, {"class_weight": cw})
+    )
     with pytest.raises(TypeError, match="float32 or float64"):
         spw_weight_map(half[:, :1])
 
@@ -346,10 +352,29 @@ def test_bench_losses_writes_the_cost_table(tmp_path, capsys):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     out = tmp_path / "costs.csv"
-    argv = ["--device", "cpu", "--sizes", "1x32x32", "--losses", "spw,spw_literal", "--repeats", "1", "--warmup", "0"]
+    argv = [
+        "--device",
+        "cpu",
+        "--sizes",
+        "1x32x32",
+        "--losses",
+        "spw,spw_literal",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+    ]
     assert bench.main([*argv, "--csv", str(out)]) == 0
     rows = out.read_text().splitlines()
-    assert rows[0].split(",")[:7] == ["loss", "device", "batch", "height", "width", "median_ms", "ratio_to_ce"]
+    assert rows[0].split(",")[:7] == [
+        "loss",
+        "device",
+        "batch",
+        "height",
+        "width",
+        "median_ms",
+        "ratio_to_ce",
+    ]
     assert [r.split(",")[0] for r in rows[1:]] == ["ce", "spw", "spw_literal"]
     assert rows[1].split(",")[1:7:5] == ["cpu", "1.0"]  # CE is the ratio's base
     assert "literal oracle / SPW" in capsys.readouterr().out

@@ -29,12 +29,16 @@ from training.loop import LOG_FIELDS
 REPO = Path(__file__).resolve().parents[1]
 DATASET = "synth-drive"
 TIMING_KEYS = {
-    "epoch_seconds_median", "loss_seconds_per_iter_median", "peak_memory_bytes", "memory_kind",
-    "device_name", "torch", "threads", "total_seconds",
+    "epoch_seconds_median",
+    "loss_seconds_per_iter_median",
+    "peak_memory_bytes",
+    "memory_kind",
+    "device_name",
+    "torch",
+    "threads",
+    "total_seconds",
 }
 CHECKPOINT_KEYS = {"model", "optimizer", "scheduler", "scaler", "epoch", "best_val_miou", "rng"}
-
-
 
 
 @pytest.fixture(scope="session")
@@ -44,13 +48,30 @@ def data_root(tmp_path_factory) -> Path:
 
     raw = tmp_path_factory.mktemp("raw")
     out = tmp_path_factory.mktemp("processed")
-    assert prepare_main(["--dataset", DATASET, "--raw-root", str(raw), "--out-root", str(out), "--no-progress"]) == 0
+    assert (
+        prepare_main(["--dataset", DATASET, "--raw-root", str(raw), "--out-root", str(out), "--no-progress"])
+        == 0
+    )
     return out
 
 
 def smoke_args(data_root: Path, out: Path, loss: str = "ce", *extra: str) -> list[str]:
-    return ["--loss", loss, "--dataset", DATASET, "--data-root", str(data_root), "--out", str(out),
-            "--profile", "smoke", "--device", "cpu", "--no-progress", *extra]
+    return [
+        "--loss",
+        loss,
+        "--dataset",
+        DATASET,
+        "--data-root",
+        str(data_root),
+        "--out",
+        str(out),
+        "--profile",
+        "smoke",
+        "--device",
+        "cpu",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def run_folder(out: Path, name: str = "ce", seed: int = 0, fold: int = 0) -> Path:
@@ -73,8 +94,19 @@ def assert_complete_run(folder: Path, data_root: Path, loss: str) -> None:
     """Every file of docs/ARCHITECTURE.md §6 with the contract's content."""
     config = json.loads((folder / "config.json").read_text())
     assert config["loss"] == loss and config["dataset"] == DATASET and config["profile"] == "smoke"
-    for key in ("loss_kwargs", "run_name", "recipe", "fold", "seed", "split_seed", "device", "amp",
-                "versions", "git_commit", "command"):
+    for key in (
+        "loss_kwargs",
+        "run_name",
+        "recipe",
+        "fold",
+        "seed",
+        "split_seed",
+        "device",
+        "amp",
+        "versions",
+        "git_commit",
+        "command",
+    ):
         assert key in config, key
     rows = read_csv(folder / "log.csv")
     assert list(rows[0]) == list(LOG_FIELDS) and len(rows) == config["recipe"]["epochs"]
@@ -146,7 +178,9 @@ def assert_same_run(a: Path, b: Path) -> None:
         assert all(torch.equal(wa[k], wb[k]) for k in wa), name
     assert read_csv(a / "test_metrics.csv") == read_csv(b / "test_metrics.csv")
     keep = ("epoch", "train_loss", "val_miou", "lr")
-    assert [[r[k] for k in keep] for r in read_csv(a / "log.csv")] == [[r[k] for k in keep] for r in read_csv(b / "log.csv")]
+    assert [[r[k] for k in keep] for r in read_csv(a / "log.csv")] == [
+        [r[k] for k in keep] for r in read_csv(b / "log.csv")
+    ]
 
 
 def test_same_seed_same_run_any_workers_other_seed_other_weights(data_root, tmp_path):
@@ -158,7 +192,10 @@ def test_same_seed_same_run_any_workers_other_seed_other_weights(data_root, tmp_
     assert train.main(smoke_args(data_root, tmp_path / "w", "ce", *args, "--workers", "1")) == 0
     assert_same_run(run_folder(tmp_path / "a"), run_folder(tmp_path / "w"))
     assert train.main(smoke_args(data_root, tmp_path / "c", "ce", *args, "--seed", "1")) == 0
-    wa, wc = weights(run_folder(tmp_path / "a") / "last.pt"), weights(run_folder(tmp_path / "c", seed=1) / "last.pt")
+    wa, wc = (
+        weights(run_folder(tmp_path / "a") / "last.pt"),
+        weights(run_folder(tmp_path / "c", seed=1) / "last.pt"),
+    )
     assert not torch.equal(wa["head.weight"], wc["head.weight"])
 
 
@@ -213,8 +250,15 @@ def test_torchrun_two_gloo_processes_train_like_one_process(data_root, tmp_path)
     args = ("ce", "--epochs", "2")
     assert train.main(smoke_args(data_root, tmp_path / "one", *args)) == 0
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(REPO / "train.py"), *smoke_args(data_root, tmp_path / "two", *args)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(REPO / "train.py"),
+        *smoke_args(data_root, tmp_path / "two", *args),
+    ]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     one, two = run_folder(tmp_path / "one"), run_folder(tmp_path / "two")
@@ -223,7 +267,9 @@ def test_torchrun_two_gloo_processes_train_like_one_process(data_root, tmp_path)
     for row_one, row_two in zip(read_csv(one / "log.csv"), read_csv(two / "log.csv"), strict=True):
         assert float(row_two["train_loss"]) == pytest.approx(float(row_one["train_loss"]), rel=1e-3)
         assert float(row_two["val_miou"]) == pytest.approx(float(row_one["val_miou"]), abs=1e-3)
-    for row_one, row_two in zip(read_csv(one / "test_metrics.csv"), read_csv(two / "test_metrics.csv"), strict=True):
+    for row_one, row_two in zip(
+        read_csv(one / "test_metrics.csv"), read_csv(two / "test_metrics.csv"), strict=True
+    ):
         for key in ("miou", "mdice", "vi", "ari"):
             assert float(row_two[key]) == pytest.approx(float(row_one[key]), abs=1e-3)
     # rank 0 evaluated the checkpoint it wrote

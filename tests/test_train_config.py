@@ -40,8 +40,15 @@ class _Toy(SegLoss):
 
 def test_paper_profile_is_paper_spec_section_6():
     assert resolve_recipe(load_profile("paper"), {}) == {
-        "epochs": 50, "batch_size": 10, "lr": 1e-4, "lr_step": 10, "lr_gamma": 0.8,
-        "clip_grad_norm": 5.0, "width": 64, "crop": None, "val_every": 1,
+        "epochs": 50,
+        "batch_size": 10,
+        "lr": 1e-4,
+        "lr_step": 10,
+        "lr_gamma": 0.8,
+        "clip_grad_norm": 5.0,
+        "width": 64,
+        "crop": None,
+        "val_every": 1,
     }
 
 
@@ -53,7 +60,13 @@ def test_every_profile_loads(name):
 
 def test_cpu_profile_is_the_reduced_recipe():
     recipe = load_profile("cpu")
-    assert (recipe["width"], recipe["batch_size"], recipe["lr"], recipe["crop"], recipe["epochs"]) == (12, 4, 2e-3, [192, 192], 25)
+    assert (recipe["width"], recipe["batch_size"], recipe["lr"], recipe["crop"], recipe["epochs"]) == (
+        12,
+        4,
+        2e-3,
+        [192, 192],
+        25,
+    )
 
 
 def test_overrides_win_and_none_keeps_the_profile():
@@ -62,8 +75,10 @@ def test_overrides_win_and_none_keeps_the_profile():
 
 
 def test_bad_profile_names_the_file_and_key(tmp_path):
-    (tmp_path / "bad.yaml").write_text("epochs: 0\nbatch_size: 2\nlr: 1\nlr_step: 1\nlr_gamma: 0.5\n"
-                                       "clip_grad_norm: 5\nwidth: 4\ncrop: null\nval_every: 1\n")
+    (tmp_path / "bad.yaml").write_text(
+        "epochs: 0\nbatch_size: 2\nlr: 1\nlr_step: 1\nlr_gamma: 0.5\n"
+        "clip_grad_norm: 5\nwidth: 4\ncrop: null\nval_every: 1\n"
+    )
     with pytest.raises(ValueError, match=r"bad\.yaml: epochs must be >= 1"):
         load_profile("bad", tmp_path)
     (tmp_path / "short.yaml").write_text("epochs: 1\n")
@@ -73,7 +88,9 @@ def test_bad_profile_names_the_file_and_key(tmp_path):
         load_profile("nope", tmp_path)
 
 
-@pytest.mark.parametrize("value,expected", [([192], [192, 192]), ([64, 96], [64, 96]), (None, None), (32, [32, 32])])
+@pytest.mark.parametrize(
+    "value,expected", [([192], [192, 192]), ([64, 96], [64, 96]), (None, None), (32, [32, 32])]
+)
 def test_normalize_crop(value, expected):
     assert normalize_crop(value, "--crop") == expected
 
@@ -213,7 +230,10 @@ def test_profile_per_dataset_entries_apply_between_profile_and_flags(tmp_path):
         "crop: [32, 32]\nval_every: 1\ndatasets:\n  toy:\n    crop: [64, 48]\n    epochs: 3\n"
     )
     profile = load_profile("p", tmp_path)
-    assert resolve_recipe(profile, {}, "toy")["crop"] == [64, 48] and resolve_recipe(profile, {}, "toy")["epochs"] == 3
+    assert (
+        resolve_recipe(profile, {}, "toy")["crop"] == [64, 48]
+        and resolve_recipe(profile, {}, "toy")["epochs"] == 3
+    )
     assert resolve_recipe(profile, {}, "other")["crop"] == [32, 32]
     assert resolve_recipe(profile, {"crop": [16, 16]}, "toy")["crop"] == [16, 16]  # flags win
     assert "datasets" not in resolve_recipe(profile, {}, "toy")  # never part of the recorded recipe

@@ -36,7 +36,6 @@ RECIPE_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 
 
-
 def normalize_crop(value: Any, source: str) -> list[int] | None:
     """``None`` or one/two positive ints → ``None`` or ``[H, W]``; raise naming ``source``."""
     if value is None:
@@ -88,8 +87,10 @@ def load_profile(name: str, profile_dir: Path = PROFILE_DIR) -> dict[str, Any]:
         raise ValueError(f"{path}: expected a mapping of recipe keys, got {type(data).__name__}")
     per_dataset = data.pop("datasets", None) or {}
     recipe = validate_recipe(data, str(path))
-    recipe[PER_DATASET] = {name: check_dataset_entry(entry, f"{path}: datasets.{name}")
-                           for name, entry in _mapping(per_dataset, f"{path}: datasets").items()}
+    recipe[PER_DATASET] = {
+        name: check_dataset_entry(entry, f"{path}: datasets.{name}")
+        for name, entry in _mapping(per_dataset, f"{path}: datasets").items()
+    }
     return recipe
 
 
@@ -119,4 +120,3 @@ def resolve_recipe(
     merged.update(profile.get(PER_DATASET, {}).get(dataset, {}))
     merged.update({k: v for k, v in overrides.items() if v is not None})
     return validate_recipe(merged, "command-line overrides")
-

@@ -70,7 +70,9 @@ class RunSettings:
         return self.run_id.folder(self.out)
 
 
-def config_record(spec: RunSettings, info: DistInfo, device: torch.device, in_channels: int) -> dict[str, Any]:
+def config_record(
+    spec: RunSettings, info: DistInfo, device: torch.device, in_channels: int
+) -> dict[str, Any]:
     """``config.json``: every setting needed to rerun (docs/ARCHITECTURE.md §6)."""
     record = asdict(spec)
     record["data_root"] = str(spec.data_root)
@@ -147,7 +149,9 @@ def check_resumable(ckpt: Mapping[str, Any], config: Mapping[str, Any], path: Pa
     diff = [k for k in RESUME_KEYS if saved.get(k) != config[k]]
     if diff:
         detail = "; ".join(f"{k}: checkpoint {saved.get(k)!r} vs now {config[k]!r}" for k in diff)
-        raise TrainingError(f"cannot resume {path}: settings differ ({detail}); use --overwrite to start again")
+        raise TrainingError(
+            f"cannot resume {path}: settings differ ({detail}); use --overwrite to start again"
+        )
 
 
 def write_log(folder: Path, rows: list[dict[str, Any]]) -> None:
@@ -218,7 +222,11 @@ def write_progress_plot(folder: Path, rows: list[dict[str, Any]], title: str) ->
     ax.plot(epochs, [r["train_loss"] for r in rows], color="tab:blue", label="train loss")
     ax.set_xlabel("epoch")
     ax.set_ylabel("train loss", color="tab:blue")
-    val = [(e, r["val_miou"]) for e, r in zip(epochs, rows) if r["val_miou"] is not None and not math.isnan(r["val_miou"])]
+    val = [
+        (e, r["val_miou"])
+        for e, r in zip(epochs, rows)
+        if r["val_miou"] is not None and not math.isnan(r["val_miou"])
+    ]
     if val:
         twin = ax.twinx()
         twin.plot(*zip(*val), "o-", color="tab:orange", label="val mIoU")

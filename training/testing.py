@@ -19,7 +19,9 @@ from .errors import TrainingError
 from .steps import predict_probability
 
 
-def score_test_images(model: nn.Module, dataset, loader: DataLoader, family: str, spec, device, folder: Path) -> list[dict]:
+def score_test_images(
+    model: nn.Module, dataset, loader: DataLoader, family: str, spec, device, folder: Path
+) -> list[dict]:
     """Predict every test image in split order, save its probability PNG, return its metric row."""
     model.eval()
     rows: list[dict[str, Any]] = []
@@ -29,12 +31,16 @@ def score_test_images(model: nn.Module, dataset, loader: DataLoader, family: str
         prob = predict_probability(model, image, device, spec.amp)
         atomic_save_png(rf.prediction_path(folder, index), np.round(255.0 * prob).astype(np.uint8))
         fov = extras["fov"][0].numpy() if "fov" in extras else None
-        metrics = compute_metrics(prob, target[0].numpy(), family, fov=fov, instances=dataset.load_instances(position))
+        metrics = compute_metrics(
+            prob, target[0].numpy(), family, fov=fov, instances=dataset.load_instances(position)
+        )
         rows.append({"index": index, "id": dataset.sample_ids[position], **metrics})
     return rows
 
 
-def write_test_outputs(model: nn.Module, dataset, loader: DataLoader, family: str, spec, device, folder: Path) -> list[dict]:
+def write_test_outputs(
+    model: nn.Module, dataset, loader: DataLoader, family: str, spec, device, folder: Path
+) -> list[dict]:
     """Test the model on the fold's test images and write ``test_metrics.csv`` (one row per image)."""
     rows = score_test_images(model, dataset, loader, family, spec, device, folder)
     if not rows:
