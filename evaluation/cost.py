@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .naming import CE_RUN, dataset_label, order_datasets, order_rows, row_label, split_run_name
+from common.run_folder import split_run_name
+
+from .naming import CE_RUN, dataset_label, order_datasets, order_rows, row_label
 from .render import MISSING, fmt, markdown_table
 from .runs import Run
 
