@@ -10,6 +10,9 @@ The logic lives in :mod:`training`; this file only parses the command line.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import math
+import os
 import shlex
 import sys
 import warnings
@@ -21,7 +24,9 @@ from common.names import did_you_mean
 from common.run_folder import run_name
 from data.processed import processed_root, resolve_split_seed
 from data.registry import DATASETS
+from data.verify import sample_sizes, verify_processed
 from losses import ALIASES, LOSSES, canonical_loss_name
+from models.unet import SIZE_DIVISOR
 from training.config import PROFILES, load_profile, normalize_crop, parse_loss_kwargs, resolve_recipe
 from training.distributed import destroy_process_group, device_for, env_dist_info, init_process_group
 from training.errors import TrainingError
@@ -29,6 +34,8 @@ from training.loop import run_folds, warn_amp_on_cpu
 from training.run_files import RunSettings
 
 FOLDS = ("0", "1", "2", "all")
+#: Seeds must fit numpy's legacy seeding (unsigned 32 bits).
+MAX_SEED = 2**32
 
 
 def registered(kind: str, options) -> callable:
@@ -51,9 +58,77 @@ def positive_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, got {text}")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """A seed numpy, torch and Python all accept: an integer in [0, 2**32)."""
+    value = int(text)
+    if not 0 <= value < MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text}")
+    return value
+
+
+def device_arg(text: str) -> str:
+    """A device string torch can parse (``cpu``, ``cuda``, ``cuda:1``, ``mps``…); availability is checked later."""
+    try:
+        torch.device(text)
+    except (RuntimeError, ValueError) as err:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a torch device (e.g. cpu, cuda, cuda:0): {err}"
+        ) from None
+    return text
+
+
+def check_crop(recipe: dict, metadata: dict, args: argparse.Namespace) -> None:
+    """The training crop must suit the U-Net (sides divisible by 16) and the data set (no larger
+    than its smallest sample); validation/test images (full padded size) must suit the U-Net too."""
+    crop = recipe["crop"] or metadata.get("train_crop")
+    source = (
+        "--crop"
+        if args.crop
+        else (f"--profile {args.profile} (crop)" if recipe["crop"] else "metadata.json train_crop")
+    )
+    sizes = sample_sizes(metadata)
+    if crop:
+        if crop[0] % SIZE_DIVISOR or crop[1] % SIZE_DIVISOR:
+            raise ValueError(
+                f"{source} {crop[0]} {crop[1]}: the U-Net needs sides divisible by {SIZE_DIVISOR}"
+            )
+        small = min(sizes, key=lambda s: s[0] * s[1])
+        if crop[0] > min(s[0] for s in sizes) or crop[1] > min(s[1] for s in sizes):
+            raise ValueError(
+                f"{source} {crop[0]} {crop[1]} is larger than sample size {small[0]}x{small[1]} "
+                f"of data set {args.dataset!r}"
+            )
+    odd = [s for s in sizes if s[0] % SIZE_DIVISOR or s[1] % SIZE_DIVISOR]
+    if odd:
+        raise ValueError(
+            f"{args.data_root / args.dataset / 'metadata.json'}: padded size {odd[0]} is not divisible "
+            f"by {SIZE_DIVISOR}; rebuild it with data/prepare.py --overwrite"
+        )
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """``--out`` must be a folder (or absent); ``--tensorboard`` needs its package."""
+    for parent in (args.out, *args.out.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"--out {args.out}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ValueError(f"--out {args.out}: {parent} is not writable")
+            break
+    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ValueError("--tensorboard needs the tensorboard package: pip install tensorboard")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,41 +137,94 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the paper's U-Net with one loss on one processed data set and test the best checkpoint.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--loss", required=True, type=registered("loss", [*LOSSES, *ALIASES]), metavar="NAME",
-                   help=f"registered loss: {', '.join(LOSSES)} (aliases: {', '.join(ALIASES)})")
-    p.add_argument("--loss-kwargs", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="loss constructor arguments, typed as bool (true/false), int, float or str; "
-                        "the run name becomes <loss>+k=v,... (sorted)")
-    p.add_argument("--dataset", required=True, type=registered("dataset", DATASETS), choices=list(DATASETS),
-                   metavar="NAME", help=f"processed data set: {', '.join(DATASETS)}")
-    p.add_argument("--data-root", type=Path, default=Path("data/processed"),
-                   help="folder holding the processed data sets (written by data/prepare.py)")
+    p.add_argument(
+        "--loss",
+        required=True,
+        type=registered("loss", [*LOSSES, *ALIASES]),
+        metavar="NAME",
+        help=f"registered loss: {', '.join(LOSSES)} (aliases: {', '.join(ALIASES)})",
+    )
+    p.add_argument(
+        "--loss-kwargs",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="loss constructor arguments, typed as bool (true/false), int, float or str; "
+        "the run name becomes <loss>+k=v,... (sorted)",
+    )
+    p.add_argument(
+        "--dataset",
+        required=True,
+        type=registered("dataset", DATASETS),
+        choices=list(DATASETS),
+        metavar="NAME",
+        help=f"processed data set: {', '.join(DATASETS)}",
+    )
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        default=Path("data/processed"),
+        help="folder holding the processed data sets (written by data/prepare.py)",
+    )
     p.add_argument("--fold", choices=FOLDS, default="0", help="cross-validation fold, or all three in order")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of weights, sampling and augmentation; also the split seed of splits.json "
-                        "when the data set holds several")
-    p.add_argument("--profile", choices=PROFILES, default="paper",
-                   help="training recipe from configs/profiles/<profile>.yaml")
+    p.add_argument(
+        "--seed",
+        type=seed_int,
+        default=0,
+        help="seed of weights, sampling and augmentation; also the split seed of splits.json "
+        "when the data set holds several",
+    )
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="paper",
+        help="training recipe from configs/profiles/<profile>.yaml",
+    )
     p.add_argument("--epochs", type=positive_int, default=None, help="override the profile's epochs")
-    p.add_argument("--batch-size", type=positive_int, default=None,
-                   help="override the profile's batch size (global: split over torchrun processes)")
-    p.add_argument("--lr", type=positive_float, default=None, help="override the profile's Adam learning rate")
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        help="override the profile's batch size (global: split over torchrun processes)",
+    )
+    p.add_argument(
+        "--lr", type=positive_float, default=None, help="override the profile's Adam learning rate"
+    )
     p.add_argument("--width", type=positive_int, default=None, help="override the profile's U-Net base width")
-    p.add_argument("--crop", type=positive_int, nargs="+", default=None, metavar="N",
-                   help="override the profile's training crop: H [W]; None keeps the profile's")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="torch device (under torchrun each process takes cuda:LOCAL_RANK)")
-    p.add_argument("--amp", action="store_true",
-                   help="mixed precision for the network (CUDA only; losses always run in float32)")
-    p.add_argument("--deterministic", action="store_true",
-                   help="deterministic algorithms (torch.use_deterministic_algorithms)")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument(
+        "--crop",
+        type=positive_int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="override the profile's training crop: H [W]; None keeps the profile's",
+    )
+    p.add_argument(
+        "--device",
+        type=device_arg,
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="torch device (under torchrun each process takes cuda:LOCAL_RANK)",
+    )
+    p.add_argument(
+        "--amp",
+        action="store_true",
+        help="mixed precision for the network (CUDA only; losses always run in float32)",
+    )
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic algorithms (torch.use_deterministic_algorithms)",
+    )
+    p.add_argument("--workers", type=non_negative_int, default=0, help="DataLoader worker processes")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of the run folders")
     p.add_argument("--resume", action="store_true", help="continue an unfinished run from its last.pt")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run folder and start again")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a TTY)")
-    p.add_argument("--tensorboard", action="store_true",
-                   help="also write TensorBoard scalars to <run>/tensorboard (needs the tensorboard package)")
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard scalars to <run>/tensorboard (needs the tensorboard package)",
+    )
     return p
 
 
@@ -105,13 +233,17 @@ def spec_from_args(args: argparse.Namespace, argv: list[str]) -> RunSettings:
     args.loss = canonical_loss_name(args.loss)
     loss_kwargs = parse_loss_kwargs(args.loss_kwargs, args.loss, LOSSES[args.loss])
     overrides = {
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "width": args.width,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "width": args.width,
         "crop": normalize_crop(args.crop, "--crop"),
     }
     recipe = resolve_recipe(load_profile(args.profile), overrides)
-    root = processed_root(args.data_root, args.dataset, LOSSES[args.loss].required_maps)
-    if args.workers < 0:
-        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+    check_paths(args)
+    maps = LOSSES[args.loss].required_maps
+    root = processed_root(args.data_root, args.dataset, maps)
+    check_crop(recipe, verify_processed(root, maps), args)
     return RunSettings(
         dataset=args.dataset,
         data_root=args.data_root,
@@ -143,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     info = env_dist_info()
     try:
         device = device_for(args.device, info)
-        args.amp = warn_amp_on_cpu(device, args.amp, warn=lambda m: warnings.warn(m, UserWarning, stacklevel=2))
+        args.amp = warn_amp_on_cpu(
+            device, args.amp, warn=lambda m: warnings.warn(m, UserWarning, stacklevel=2)
+        )
         spec = spec_from_args(args, argv)
     except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))

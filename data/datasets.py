@@ -61,13 +61,17 @@ class SegmentationDataset(torch.utils.data.Dataset):
             applied only with augmentation (validation and test are full padded images).
     """
 
-    def __init__(self, root, split: str, fold: int, seed: int = 0, maps=(), augment: bool | None = None, crop=None):
+    def __init__(
+        self, root, split: str, fold: int, seed: int = 0, maps=(), augment: bool | None = None, crop=None
+    ):
         self.root = Path(root)
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         for name in ("metadata.json", "splits.json"):
             if not (self.root / name).is_file():
-                raise DataError(f"{self.root / name} not found: {self.root} is not a prepared data set (run data/prepare.py)")
+                raise DataError(
+                    f"{self.root / name} not found: {self.root} is not a prepared data set (run data/prepare.py)"
+                )
         self.metadata = read_json(self.root / "metadata.json")
         splits = read_json(self.root / "splits.json")["splits"]
         if str(seed) not in splits:
@@ -125,7 +129,9 @@ class SegmentationDataset(torch.utils.data.Dataset):
         image = image.unsqueeze(0) if image.ndim == 2 else image.permute(2, 0, 1)
         target = torch.from_numpy(_read_png(self._path("masks", index)) > 127).to(torch.int64)
         if target.shape != image.shape[1:]:
-            raise DataError(f"{self._path('masks', index)}: mask {tuple(target.shape)} does not match image {tuple(image.shape)}")
+            raise DataError(
+                f"{self._path('masks', index)}: mask {tuple(target.shape)} does not match image {tuple(image.shape)}"
+            )
         sample = {"image": tv_tensors.Image(image), "target": tv_tensors.Mask(target)}
         if self.has_fov:
             sample["fov"] = tv_tensors.Mask(torch.from_numpy(_read_png(self._path("fov", index)) > 127))
@@ -139,7 +145,9 @@ class SegmentationDataset(torch.utils.data.Dataset):
 
         image = (sample["image"].as_subclass(torch.Tensor).to(torch.float32) / 255.0 - self.mean) / self.std
         extras = {
-            "class_weight": torch.tensor(self.metadata["samples"][index]["class_weight"], dtype=torch.float32),
+            "class_weight": torch.tensor(
+                self.metadata["samples"][index]["class_weight"], dtype=torch.float32
+            ),
             "index": torch.tensor(index, dtype=torch.int64),
         }
         if self.has_fov:
@@ -153,4 +161,7 @@ class SegmentationDataset(torch.utils.data.Dataset):
         path = self._path("instances", self.indices[i], "npy")
         if not path.is_file():
             return None
-        return np.load(path, allow_pickle=False).astype(np.int32, copy=False)
+        try:
+            return np.load(path, allow_pickle=False).astype(np.int32, copy=False)
+        except (OSError, ValueError, EOFError) as err:
+            raise DataError(f"cannot read instances {path}: {err}") from err

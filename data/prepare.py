@@ -40,8 +40,13 @@ from data.files import (
 from data.processed import missing_maps
 from data.processing import ProcessedSample, channel_moments, class_weights, dataset_mean_std, make_splits
 from data.registry import DATASETS, DatasetRecord, ensure_synthetic, get_dataset
+from data.verify import check_metadata, check_splits
 
 MAP_NAMES = ("wce", "abw", "skea_topo")
+#: Seeds must fit numpy's legacy seeding (unsigned 32 bits).
+MAX_SEED = 2**32
+#: A replica needs one sample per fold at least (3-fold CV, docs/ARCHITECTURE.md §2).
+MIN_SYNTH_SAMPLES = 3
 MapGenerator = Callable[[np.ndarray], np.ndarray]
 
 
@@ -118,7 +123,7 @@ def build_metadata(info: DatasetRecord, records: list[dict], mean, std, created_
 def add_split_seed(folder: Path, num_samples: int, seed: int) -> bool:
     """Add key ``str(seed)`` to ``folder/splits.json`` (kept keys stay); True if it was added."""
     path = folder / "splits.json"
-    splits = read_json(path) if path.is_file() else {"splits": {}}
+    splits = check_splits(read_json(path), path, num_samples) if path.is_file() else {"splits": {}}
     if str(seed) in splits["splits"]:
         return False
     splits["splits"][str(seed)] = make_splits(num_samples, seed)
@@ -135,7 +140,9 @@ def load_map_generators() -> dict[str, MapGenerator]:
     try:
         from losses.maps import MAP_GENERATORS
     except ImportError as err:
-        raise DataError(f"map generators unavailable ({err}); losses/maps.py must define MAP_GENERATORS, or pass --maps none") from err
+        raise DataError(
+            f"map generators unavailable ({err}); losses/maps.py must define MAP_GENERATORS, or pass --maps none"
+        ) from err
     return MAP_GENERATORS
 
 
@@ -158,7 +165,9 @@ def check_map(name: str, index: int, array: np.ndarray, size: tuple[int, int]) -
     """float32 copy of a generated map; DataError on a wrong shape or non-finite values."""
     shape = expected_map_shape(name, size)
     if array.shape != shape:
-        raise DataError(f"map generator {name!r} returned shape {array.shape} for sample {index}, expected {shape}")
+        raise DataError(
+            f"map generator {name!r} returned shape {array.shape} for sample {index}, expected {shape}"
+        )
     if not np.all(np.isfinite(array)):
         raise DataError(f"map generator {name!r} returned non-finite values for sample {index}")
     return array.astype(np.float32)
@@ -183,7 +192,9 @@ def compute_maps(
     timings = {}
     for name in names:
         if name not in generators:
-            raise DataError(f"--maps {name!r}: no generator of that name in losses/maps.py (has {sorted(generators)})")
+            raise DataError(
+                f"--maps {name!r}: no generator of that name in losses/maps.py (has {sorted(generators)})"
+            )
         expected_map_shape(name, (1, 1))  # import the contract before any clock starts
     pool = cf.ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(masks) > 1 else None
     try:
@@ -192,7 +203,9 @@ def compute_maps(
             start, cpu = time.perf_counter(), 0.0
             # A map folder appears whole or not at all; a stale one is replaced.
             with staging_dir(folder / "maps" / name, overwrite=True) as tmp:
-                with tqdm(total=len(masks), desc=f"{label or folder.name} {name}", disable=not progress, leave=False) as bar:
+                with tqdm(
+                    total=len(masks), desc=f"{label or folder.name} {name}", disable=not progress, leave=False
+                ) as bar:
                     if pool is None:
                         results = ((i, _timed_generate(gen, m)) for i, m in enumerate(masks))
                     else:
@@ -213,9 +226,20 @@ def compute_maps(
     return timings
 
 
+def read_mask(path: Path) -> np.ndarray:
+    """One processed mask as uint8 ``(H,W)`` with 1 = class 1; DataError naming the file."""
+    try:
+        with Image.open(path) as im:
+            return (np.asarray(im) > 127).astype(np.uint8)
+    except (OSError, ValueError, SyntaxError) as err:
+        raise DataError(
+            f"cannot read {path}: {type(err).__name__}: {err}; pass --overwrite to rebuild"
+        ) from err
+
+
 def read_masks(folder: Path, num_samples: int) -> list[np.ndarray]:
     """Masks of a prepared set as uint8 ``(H,W)`` with 1 = class 1."""
-    return [(np.asarray(Image.open(folder / "masks" / f"{i:03d}.png")) > 127).astype(np.uint8) for i in range(num_samples)]
+    return [read_mask(folder / "masks" / f"{i:03d}.png") for i in range(num_samples)]
 
 
 # ----------------------------------------------------------------------------- prepare
@@ -243,20 +267,28 @@ def prepare_dataset(info: DatasetRecord, args: argparse.Namespace, created_by: d
 
     if out.exists() and not args.overwrite:
         if not (out / "metadata.json").is_file():
-            raise DataError(f"{out} exists but is not a prepared data set (no metadata.json); pass --overwrite to replace it")
-        metadata = read_json(out / "metadata.json")
+            raise DataError(
+                f"{out} exists but is not a prepared data set (no metadata.json); pass --overwrite to replace it"
+            )
+        metadata = check_metadata(read_json(out / "metadata.json"), out / "metadata.json")
         add_split_seed(out, metadata["num_samples"], args.seed)
         todo = missing_maps(out, metadata, args.maps)
         if todo:
             masks = read_masks(out, metadata["num_samples"])
             metadata["maps"].update(compute_maps(out, todo, generators, masks, args.workers, progress))
             atomic_write_json(out / "metadata.json", metadata)
-        note = f" (kept existing output; added maps {todo})" if todo else " (kept existing output; --overwrite rebuilds)"
+        note = (
+            f" (kept existing output; added maps {todo})"
+            if todo
+            else " (kept existing output; --overwrite rebuilds)"
+        )
         return summary_line(metadata, time.perf_counter() - start, out, note)
 
     if info.is_synthetic:
-        samples = args.synth_samples or info.default_samples
-        ensure_synthetic(info.name, info.raw_base(raw_root), samples, args.synth_seed, regenerate=args.overwrite)
+        samples = info.default_samples if args.synth_samples is None else args.synth_samples
+        ensure_synthetic(
+            info.name, info.raw_base(raw_root), samples, args.synth_seed, regenerate=args.overwrite
+        )
     raw_samples = info.read_raw(raw_root)
     with staging_dir(out, overwrite=args.overwrite) as stage:
         digests: dict[Path, str] = {}
@@ -271,7 +303,9 @@ def prepare_dataset(info: DatasetRecord, args: argparse.Namespace, created_by: d
         mean, std = dataset_mean_std(moments)
         metadata = build_metadata(info, records, mean, std, created_by)
         add_split_seed(stage, len(records), args.seed)
-        metadata["maps"] = compute_maps(stage, args.maps, generators, masks, args.workers, progress, info.name)
+        metadata["maps"] = compute_maps(
+            stage, args.maps, generators, masks, args.workers, progress, info.name
+        )
         (stage / "maps").mkdir(exist_ok=True)
         atomic_write_json(stage / "metadata.json", metadata)
     return summary_line(metadata, time.perf_counter() - start, out)
@@ -297,21 +331,50 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Turn raw data sets into the processed layout of docs/ARCHITECTURE.md §2.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--dataset", nargs="+", required=True, metavar="NAME",
-                        help=f"data sets to prepare: {', '.join(DATASETS)}, or all (those whose raw data is present)")
-    parser.add_argument("--raw-root", default="data", help="folder holding the raw downloads (and synthetic/)")
-    parser.add_argument("--out-root", default="data/processed", help="processed data sets go to OUT_ROOT/<name>/")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the 3-fold and train/val splits (splits.json key)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="rebuild an existing output folder (and a synthetic replica made with other settings)")
-    parser.add_argument("--maps", nargs="+", default=list(MAP_NAMES), metavar="MAP",
-                        help=f"weight maps to precompute: any of {', '.join(MAP_NAMES)}, or none")
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                        help="worker processes for the map generators")
-    parser.add_argument("--synth-samples", type=int, default=None,
-                        help="size of a synthetic replica (default: 12 for synth-drive/glas, 16 slices for synth-snemi3d)")
+    parser.add_argument(
+        "--dataset",
+        nargs="+",
+        required=True,
+        metavar="NAME",
+        help=f"data sets to prepare: {', '.join(DATASETS)}, or all (those whose raw data is present)",
+    )
+    parser.add_argument(
+        "--raw-root", default="data", help="folder holding the raw downloads (and synthetic/)"
+    )
+    parser.add_argument(
+        "--out-root", default="data/processed", help="processed data sets go to OUT_ROOT/<name>/"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the 3-fold and train/val splits (splits.json key)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="rebuild an existing output folder (and a synthetic replica made with other settings)",
+    )
+    parser.add_argument(
+        "--maps",
+        nargs="+",
+        default=list(MAP_NAMES),
+        metavar="MAP",
+        help=f"weight maps to precompute: any of {', '.join(MAP_NAMES)}, or none",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="worker processes for the map generators",
+    )
+    parser.add_argument(
+        "--synth-samples",
+        type=int,
+        default=None,
+        help="size of a synthetic replica (default: 12 for synth-drive/glas, 16 slices for synth-snemi3d)",
+    )
     parser.add_argument("--synth-seed", type=int, default=0, help="seed of the synthetic replicas")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a TTY)")
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bars (also off when not a TTY)"
+    )
     args = parser.parse_args(argv)
     maps = [] if args.maps == ["none"] else args.maps
     bad = [m for m in maps if m not in MAP_NAMES]
@@ -320,6 +383,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.maps = list(dict.fromkeys(maps))
     if args.workers < 1:
         parser.error(f"--workers must be >= 1, got {args.workers}")
+    for flag, value in (("--seed", args.seed), ("--synth-seed", args.synth_seed)):
+        if not 0 <= value < MAX_SEED:
+            parser.error(f"{flag} must be an integer in [0, 2**32), got {value}")
+    if args.synth_samples is not None and args.synth_samples < MIN_SYNTH_SAMPLES:
+        parser.error(
+            f"--synth-samples must be at least {MIN_SYNTH_SAMPLES} (3-fold splits), got {args.synth_samples}"
+        )
     return args
 
 
@@ -338,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         generators = load_map_generators() if args.maps else {}
         for info in infos:
             print(prepare_dataset(info, args, created_by, generators), flush=True)
-    except (DataError, FileExistsError) as err:
+    except (DataError, FileExistsError, NotADirectoryError, PermissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import sys
 import time
 import warnings
@@ -30,7 +31,7 @@ from losses import SegLoss, build_loss
 from models import UNet
 
 from . import run_files
-from .checkpoint import load_checkpoint, restore_rng_states, save_checkpoint
+from .checkpoint import damaged_checkpoint, load_checkpoint, restore_rng_states, save_checkpoint
 from .device import synchronize
 from .distributed import DistInfo, barrier, broadcast_object, global_batchnorm
 from .errors import TrainingError
@@ -65,11 +66,15 @@ def build_model(in_channels: int, width: int, device: torch.device) -> UNet:
 def build_optimizer(model: nn.Module, recipe: Mapping[str, Any]):
     """Adam (default betas, no weight decay) and StepLR(lr_step, lr_gamma), docs/METHOD.md §6."""
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=recipe["lr_step"], gamma=recipe["lr_gamma"])
+    scheduler = torch.optim.lr_scheduler.StepLR(
+        optimizer, step_size=recipe["lr_step"], gamma=recipe["lr_gamma"]
+    )
     return optimizer, scheduler
 
 
-def train_loader(dataset: SeededSamples, spec: RunSettings, info: DistInfo) -> tuple[DataLoader, DistributedSampler]:
+def train_loader(
+    dataset: SeededSamples, spec: RunSettings, info: DistInfo
+) -> tuple[DataLoader, DistributedSampler]:
     """Shuffled loader of ``batch_size / world_size`` samples per process."""
     batch = spec.recipe["batch_size"]
     if batch % info.world_size:
@@ -116,7 +121,9 @@ class FoldState:
     scheduler: Any
     scaler: Any
     best: dict = field(default_factory=lambda: {"val_miou": -math.inf, "epoch": -1})
-    history: dict = field(default_factory=lambda: {"log": [], "loss_iter_seconds": [], "elapsed_seconds": 0.0})
+    history: dict = field(
+        default_factory=lambda: {"log": [], "loss_iter_seconds": [], "elapsed_seconds": 0.0}
+    )
     start_epoch: int = 0
     epoch: int = -1
     t_mark: float = field(default_factory=time.perf_counter)
@@ -148,25 +155,50 @@ def build_state(spec: RunSettings, info: DistInfo, device: torch.device, t_start
     scaler = torch.amp.GradScaler("cuda", enabled=spec.amp)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    return FoldState(spec, info, device, spec.run_dir, loss_fn, datasets, config, model, optimizer, scheduler,
-                     scaler, t_mark=t_start)
+    return FoldState(
+        spec,
+        info,
+        device,
+        spec.run_dir,
+        loss_fn,
+        datasets,
+        config,
+        model,
+        optimizer,
+        scheduler,
+        scaler,
+        t_mark=t_start,
+    )
 
 
 def resume(state: FoldState) -> None:
-    """Load ``last.pt`` into the state (weights, optimizer, schedule, history, RNG states)."""
+    """Load ``last.pt`` into the state (weights, optimizer, schedule, history, RNG states).
+
+    Raises:
+        TrainingError: the checkpoint cannot be read, lacks an entry or does not fit this model
+            (the file is kept; ``--overwrite`` restarts), or was made with other settings.
+    """
     path = state.folder / rf.LAST_CHECKPOINT
     ckpt = load_checkpoint(path)
-    run_files.check_resumable(ckpt, state.config, path)
-    state.model.load_state_dict(ckpt["model"])
-    state.optimizer.load_state_dict(ckpt["optimizer"])
-    state.scheduler.load_state_dict(ckpt["scheduler"])
-    state.scaler.load_state_dict(ckpt["scaler"])
-    state.best = {"val_miou": ckpt["best_val_miou"], "epoch": ckpt["best_epoch"]}
-    state.history = {k: ckpt[k] for k in ("log", "loss_iter_seconds", "elapsed_seconds")}
-    state.start_epoch = ckpt["epoch"] + 1
-    restore_rng_states(ckpt["rng"])
-    log(f"resuming {state.folder} after epoch {ckpt['epoch']} (best val mIoU {state.best['val_miou']:.4f})",
-        state, state.info)
+    try:
+        run_files.check_resumable(ckpt, state.config, path)
+        state.model.load_state_dict(ckpt["model"])
+        state.optimizer.load_state_dict(ckpt["optimizer"])
+        state.scheduler.load_state_dict(ckpt["scheduler"])
+        state.scaler.load_state_dict(ckpt["scaler"])
+        state.best = {"val_miou": ckpt["best_val_miou"], "epoch": ckpt["best_epoch"]}
+        state.history = {k: ckpt[k] for k in ("log", "loss_iter_seconds", "elapsed_seconds")}
+        state.start_epoch = ckpt["epoch"] + 1
+        restore_rng_states(ckpt["rng"])
+    except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as err:
+        if isinstance(err, TrainingError):
+            raise
+        raise TrainingError(damaged_checkpoint(path, f"{type(err).__name__}: {err}")) from err
+    log(
+        f"resuming {state.folder} after epoch {ckpt['epoch']} (best val mIoU {state.best['val_miou']:.4f})",
+        state,
+        state.info,
+    )
 
 
 def attach_outputs(state: FoldState) -> None:
@@ -190,7 +222,12 @@ def wrap_and_load(state: FoldState) -> None:
         state.net = nn.parallel.DistributedDataParallel(state.model, device_ids=ids)
     seeded = SeededSamples(state.datasets[0], spec.seed)
     loader, sampler = train_loader(seeded, spec, info)
-    state.loaders = {"seeded": seeded, "train": loader, "sampler": sampler, "val": eval_loader(state.datasets[1], spec)}
+    state.loaders = {
+        "seeded": seeded,
+        "train": loader,
+        "sampler": sampler,
+        "val": eval_loader(state.datasets[1], spec),
+    }
 
 
 # ----------------------------------------------------------------------------- epochs
@@ -208,18 +245,35 @@ def train_epoch(state: FoldState, epoch: int) -> dict[str, Any]:
     progress = spec.progress and state.info.is_main
     synchronize(state.device)
     t_epoch = time.perf_counter()
-    for it, batch in enumerate(tqdm(loaders["train"], desc=f"epoch {epoch}", leave=False, disable=not progress)):
+    for it, batch in enumerate(
+        tqdm(loaders["train"], desc=f"epoch {epoch}", leave=False, disable=not progress)
+    ):
         where = f"epoch {epoch}, iteration {it} ({spec.loss} on {spec.dataset}, fold {spec.fold})"
-        step = train_step(state.net, state.loss_fn, batch, state.optimizer, state.scaler, spec.recipe, state.device,
-                          spec.amp, where=where)
+        step = train_step(
+            state.net,
+            state.loss_fn,
+            batch,
+            state.optimizer,
+            state.scaler,
+            spec.recipe,
+            state.device,
+            spec.amp,
+            where=where,
+        )
         losses.append(step.loss)
         loss_seconds.append(step.loss_seconds)
     synchronize(state.device)
     epoch_seconds = time.perf_counter() - t_epoch
     state.scheduler.step()
     state.history["loss_iter_seconds"].extend(loss_seconds)
-    return {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_miou": math.nan, "lr": lr,
-            "epoch_seconds": epoch_seconds, "loss_seconds": float(np.sum(loss_seconds))}
+    return {
+        "epoch": epoch,
+        "train_loss": float(np.mean(losses)),
+        "val_miou": math.nan,
+        "lr": lr,
+        "epoch_seconds": epoch_seconds,
+        "loss_seconds": float(np.sum(loss_seconds)),
+    }
 
 
 def validate_epoch(state: FoldState, epoch: int) -> float:
@@ -228,7 +282,11 @@ def validate_epoch(state: FoldState, epoch: int) -> float:
     if (epoch + 1) % state.spec.recipe["val_every"] and epoch + 1 != epochs:
         return math.nan
     progress = state.spec.progress and state.info.is_main
-    value = validate(state.model, state.loaders["val"], state.device, state.spec.amp, progress) if state.info.is_main else None
+    value = (
+        validate(state.model, state.loaders["val"], state.device, state.spec.amp, progress)
+        if state.info.is_main
+        else None
+    )
     return broadcast_object(value)
 
 
@@ -241,7 +299,9 @@ def save_epoch(state: FoldState, row: dict[str, Any]) -> None:
     if state.info.is_main:
         if not math.isnan(row["val_miou"]) and row["val_miou"] > state.best["val_miou"]:
             state.best = {"val_miou": row["val_miou"], "epoch": row["epoch"]}
-            save_checkpoint(state.folder / rf.BEST_CHECKPOINT, run_files.checkpoint_state(state, state.config))
+            save_checkpoint(
+                state.folder / rf.BEST_CHECKPOINT, run_files.checkpoint_state(state, state.config)
+            )
         save_checkpoint(state.folder / rf.LAST_CHECKPOINT, run_files.checkpoint_state(state, state.config))
         run_files.write_log(state.folder, state.history["log"])
         run_files.write_progress_plot(state.folder, state.history["log"], str(state.spec.run_id))
@@ -264,26 +324,46 @@ def finish(state: FoldState) -> None:
     state.model.load_state_dict(load_checkpoint(state.folder / rf.BEST_CHECKPOINT)["model"])
     test_ds = state.datasets[2]
     family = get_dataset(state.spec.dataset).family
-    write_test_outputs(state.model, test_ds, eval_loader(test_ds, state.spec), family, state.spec, state.device,
-                       state.folder)
+    write_test_outputs(
+        state.model, test_ds, eval_loader(test_ds, state.spec), family, state.spec, state.device, state.folder
+    )
     state.history["elapsed_seconds"] += time.perf_counter() - state.t_mark
     run_files.write_timing(state.folder, state.history, state.device)
     best = state.best
-    log(f"best val mIoU {best['val_miou']:.4f} at epoch {best['epoch'] + 1}; wrote {state.folder}", state, state.info)
+    log(
+        f"best val mIoU {best['val_miou']:.4f} at epoch {best['epoch'] + 1}; wrote {state.folder}",
+        state,
+        state.info,
+    )
 
 
 # ----------------------------------------------------------------------------- the run
 
 
 def run_fold(spec: RunSettings, info: DistInfo, device: torch.device) -> Path:
-    """Train, validate and test one fold; write the run folder; return its path."""
+    """Train, validate and test one fold under the folder's lock; write the run folder; return its path."""
     folder = spec.run_dir
-    action = run_files.prepare_run_dir(spec, info)
-    if action == "skip":
-        log(f"{folder} is finished; skipping (pass --overwrite to run it again)", None, info)
-        return folder
-    if action == "fresh" and spec.resume:
-        log(f"{folder} has no last.pt to resume; starting it from epoch 0", None, info)
+    existed = folder.exists()
+    action, lock = run_files.prepare_run_dir(spec, info)
+    try:
+        if action == "skip":
+            log(f"{folder} is finished; skipping (pass --overwrite to run it again)", None, info)
+            return folder
+        if action == "fresh" and spec.resume:
+            log(f"{folder} has no last.pt to resume; starting it from epoch 0", None, info)
+        train_locked(spec, info, device, action)
+    except BaseException:
+        if info.is_main and not existed:
+            discard_new_folder(folder, spec.out)
+        raise
+    finally:
+        run_files.release_lock(lock)
+    barrier()
+    return folder
+
+
+def train_locked(spec: RunSettings, info: DistInfo, device: torch.device, action: str) -> None:
+    """Build (or resume) the fold's state, train its epochs and test it; the caller holds the lock."""
     state = build_state(spec, info, device, time.perf_counter())
     if action == "resume":
         resume(state)
@@ -291,7 +371,9 @@ def run_fold(spec: RunSettings, info: DistInfo, device: torch.device) -> Path:
     try:
         wrap_and_load(state)
         epochs = spec.recipe["epochs"]
-        for epoch in tqdm(range(state.start_epoch, epochs), desc="epochs", disable=not (spec.progress and info.is_main)):
+        for epoch in tqdm(
+            range(state.start_epoch, epochs), desc="epochs", disable=not (spec.progress and info.is_main)
+        ):
             row = train_epoch(state, epoch)
             row["val_miou"] = validate_epoch(state, epoch)
             save_epoch(state, row)
@@ -300,8 +382,25 @@ def run_fold(spec: RunSettings, info: DistInfo, device: torch.device) -> Path:
         finish(state)
     finally:
         close_outputs(state)
-    barrier()
-    return folder
+
+
+def discard_new_folder(folder: Path, out: Path) -> None:
+    """A run this command created that failed before its first checkpoint leaves nothing behind.
+
+    Removes ``folder`` (unless it holds ``last.pt``: that run is resumable) and the parents this
+    command created, up to ``out`` (kept).
+    """
+    if not folder.is_dir() or (folder / rf.LAST_CHECKPOINT).is_file():
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    out = Path(out).resolve()
+    for parent in folder.resolve().parents:
+        if parent == out or out not in parent.parents:
+            break
+        try:
+            parent.rmdir()  # only when empty
+        except OSError:
+            break
 
 
 def close_outputs(state: FoldState) -> None:
