@@ -216,9 +216,9 @@ CASES = [
     # data/prepare.py: flags
     Case("prep-unknown-dataset", P, ("--dataset", "synth-drve", *PREP), ("synth-drve", "synth-drive")),
     Case("prep-no-dataset", P, PREP, ("--dataset",)),
-    Case("prep-synth-samples-0", P, ("--dataset", DS, "--synth-samples", "0", *PREP), ("--synth-samples",)),
+    Case("prep-synth-samples-0", P, ("--dataset", DS, *PREP, "--synth-samples", "0"), ("--synth-samples",)),
     Case(
-        "prep-synth-samples-neg", P, ("--dataset", DS, "--synth-samples", "-2", *PREP), ("--synth-samples",)
+        "prep-synth-samples-neg", P, ("--dataset", DS, *PREP, "--synth-samples", "-2"), ("--synth-samples",)
     ),
     Case("prep-seed-neg", P, ("--dataset", DS, "--seed", "-1", *PREP), ("--seed",)),
     Case("prep-seed-text", P, ("--dataset", DS, "--seed", "one", *PREP), ("--seed",)),
