@@ -15,7 +15,63 @@ import shlex
 import sys
 from pathlib import Path
 
+from common.names import did_you_mean
+from common.run_folder import RunFolderError, iter_run_folders, split_run_name
+from data.registry import DATASETS
 from evaluation import EvaluationError, evaluate
+from evaluation.cost import BENCH_COLUMNS
+from losses import ALIASES, LOSSES
+from training.config import PROFILES
+
+DEFAULT_DATA_ROOT = Path("data/processed")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def check_names(args: argparse.Namespace) -> None:
+    """--datasets / --losses must be registered or present under --runs (did-you-mean otherwise)."""
+    found = list(iter_run_folders(args.runs)) if args.runs.is_dir() else []
+    datasets = {*DATASETS, *(r.dataset for r, _ in found)}
+    for name in args.datasets or ():
+        if name not in datasets:
+            raise ValueError(did_you_mean("--datasets", name, sorted(datasets)))
+    losses = {*LOSSES, *ALIASES, *(r.loss for r, _ in found)}
+    for name in args.losses or ():
+        try:
+            loss, _ = split_run_name(name)
+        except RunFolderError as err:
+            raise ValueError(f"--losses: {err}") from None
+        if loss not in losses:
+            raise ValueError(did_you_mean("--losses", loss, sorted(losses)))
+
+
+def check_files(args: argparse.Namespace) -> None:
+    """Explicit --runs, --data-root, --bench-csv and --out must be usable before anything is written."""
+    if not args.runs.is_dir():
+        raise ValueError(f"--runs {args.runs}: not a folder (expected runs/<dataset>/<run-name>/...)")
+    if args.data_root is not None and not args.data_root.is_dir():
+        raise ValueError(f"--data-root {args.data_root}: not a folder of processed data sets")
+    if args.bench_csv is not None:
+        check_bench_csv(args.bench_csv)
+
+
+def check_bench_csv(path: Path) -> None:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise ValueError(f"--bench-csv {path}: not found") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ValueError(f"--bench-csv {path}: not a readable CSV ({err})") from None
+    missing = [c for c in BENCH_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"--bench-csv {path}: missing columns {missing}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run names to evaluate, e.g. ce spw 'spw+use_prediction=False' (default: all found, "
         "the paper's 13 rows always listed)",
     )
-    parser.add_argument("--profile", default=None, help="keep only runs whose config.json profile is this")
+    parser.add_argument(
+        "--profile", default=None, choices=PROFILES, help="keep only runs whose config.json profile is this"
+    )
     parser.add_argument(
         "--name",
         default=None,
@@ -44,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data-root",
         type=Path,
-        default=Path("data/processed"),
-        help="processed data sets (images/masks for the qualitative figure, metadata for map times)",
+        default=None,
+        help="processed data sets (images/masks for the qualitative figure, metadata for map times); "
+        f"default {DEFAULT_DATA_ROOT}",
     )
     parser.add_argument(
         "--bench-csv",
@@ -53,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="scripts/bench_losses.py --csv output (default: <runs>/bench_losses.csv if present)",
     )
-    parser.add_argument("--images", type=int, default=3, help="test images per qualitative figure")
+    parser.add_argument("--images", type=positive_int, default=3, help="test images per qualitative figure")
     add_statistics_arguments(parser)
     return parser
 
@@ -106,10 +165,13 @@ def compare_text(args: argparse.Namespace, a: str, b: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.images < 1:
-        print(f"eval.py: error: --images must be >= 1, got {args.images}", file=sys.stderr)
-        return 2
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        check_files(args)
+        check_names(args)
+    except ValueError as err:
+        parser.error(str(err))
     out = args.out or Path("results") / (args.name or args.profile or "all")
     command = "python eval.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
@@ -119,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             datasets=args.datasets,
             losses=args.losses,
             profile=args.profile,
-            data_root=args.data_root,
+            data_root=args.data_root or DEFAULT_DATA_ROOT,
             bench_csv=args.bench_csv,
             overwrite=args.overwrite,
             n_images=args.images,

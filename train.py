@@ -10,6 +10,9 @@ The logic lives in :mod:`training`; this file only parses the command line.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import math
+import os
 import shlex
 import sys
 import warnings
@@ -20,10 +23,12 @@ import torch
 from common.names import did_you_mean
 from data.processed import processed_root, resolve_split_seed
 from data.registry import DATASETS
+from data.verify import sample_sizes, verify_processed
 from evaluation.naming import ROW_LABELS
 from losses import ALIASES, LOSSES, build_loss, canonical_loss_name, loss_class, loss_run_name
 from losses.catalog import format_catalog
 from losses.recipes import recipe_rows
+from models.unet import SIZE_DIVISOR
 from training.config import PROFILES, load_profile, normalize_crop, parse_loss_kwargs, resolve_recipe
 from training.distributed import destroy_process_group, device_for, env_dist_info, init_process_group
 from training.errors import TrainingError
@@ -31,6 +36,8 @@ from training.loop import run_folds, warn_amp_on_cpu
 from training.run_files import RunSettings
 
 FOLDS = ("0", "1", "2", "all")
+#: Seeds must fit numpy's legacy seeding (unsigned 32 bits).
+MAX_SEED = 2**32
 
 
 def registered(kind: str, options) -> callable:
@@ -53,9 +60,77 @@ def positive_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, got {text}")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """A seed numpy, torch and Python all accept: an integer in [0, 2**32)."""
+    value = int(text)
+    if not 0 <= value < MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text}")
+    return value
+
+
+def device_arg(text: str) -> str:
+    """A device string torch can parse (``cpu``, ``cuda``, ``cuda:1``, ``mps``…); availability is checked later."""
+    try:
+        torch.device(text)
+    except (RuntimeError, ValueError) as err:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a torch device (e.g. cpu, cuda, cuda:0): {err}"
+        ) from None
+    return text
+
+
+def check_crop(recipe: dict, metadata: dict, args: argparse.Namespace) -> None:
+    """The training crop must suit the U-Net (sides divisible by 16) and the data set (no larger
+    than its smallest sample); validation/test images (full padded size) must suit the U-Net too."""
+    crop = recipe["crop"] or metadata.get("train_crop")
+    source = (
+        "--crop"
+        if args.crop
+        else (f"--profile {args.profile} (crop)" if recipe["crop"] else "metadata.json train_crop")
+    )
+    sizes = sample_sizes(metadata)
+    if crop:
+        if crop[0] % SIZE_DIVISOR or crop[1] % SIZE_DIVISOR:
+            raise ValueError(
+                f"{source} {crop[0]} {crop[1]}: the U-Net needs sides divisible by {SIZE_DIVISOR}"
+            )
+        small = min(sizes, key=lambda s: s[0] * s[1])
+        if crop[0] > min(s[0] for s in sizes) or crop[1] > min(s[1] for s in sizes):
+            raise ValueError(
+                f"{source} {crop[0]} {crop[1]} is larger than sample size {small[0]}x{small[1]} "
+                f"of data set {args.dataset!r}"
+            )
+    odd = [s for s in sizes if s[0] % SIZE_DIVISOR or s[1] % SIZE_DIVISOR]
+    if odd:
+        raise ValueError(
+            f"{args.data_root / args.dataset / 'metadata.json'}: padded size {odd[0]} is not divisible "
+            f"by {SIZE_DIVISOR}; rebuild it with data/prepare.py --overwrite"
+        )
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """``--out`` must be a folder (or absent); ``--tensorboard`` needs its package."""
+    for parent in (args.out, *args.out.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"--out {args.out}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ValueError(f"--out {args.out}: {parent} is not writable")
+            break
+    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ValueError("--tensorboard needs the tensorboard package: pip install tensorboard")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold", choices=FOLDS, default="0", help="cross-validation fold, or all three in order")
     p.add_argument(
         "--seed",
-        type=int,
+        type=seed_int,
         default=0,
         help="seed of weights, sampling and augmentation; also the split seed of splits.json "
         "when the data set holds several",
@@ -128,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--device",
+        type=device_arg,
         default="cuda" if torch.cuda.is_available() else "cpu",
         help="torch device (under torchrun each process takes cuda:LOCAL_RANK)",
     )
@@ -141,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="deterministic algorithms (torch.use_deterministic_algorithms)",
     )
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--workers", type=non_negative_int, default=0, help="DataLoader worker processes")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of the run folders")
     p.add_argument("--resume", action="store_true", help="continue an unfinished run from its last.pt")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run folder and start again")
@@ -174,9 +250,10 @@ def spec_from_args(args: argparse.Namespace, argv: list[str]) -> RunSettings:
         "crop": normalize_crop(args.crop, "--crop"),
     }
     recipe = resolve_recipe(load_profile(args.profile), overrides, args.dataset)
-    root = processed_root(args.data_root, args.dataset, loss.required_maps)
-    if args.workers < 0:
-        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+    check_paths(args)
+    maps = loss.required_maps
+    root = processed_root(args.data_root, args.dataset, maps)
+    check_crop(recipe, verify_processed(root, maps), args)
     return RunSettings(
         dataset=args.dataset,
         data_root=args.data_root,

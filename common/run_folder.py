@@ -28,6 +28,13 @@ PREDICTIONS = "predictions"
 TRAIN_LOG = "train.log"
 PROGRESS_PLOT = "progress.png"
 TENSORBOARD = "tensorboard"
+#: One writer per run folder: the trainer holds this file (JSON: host, pid, start time) for the
+#: whole run, created with O_CREAT|O_EXCL and removed when the run ends (training/run_files.py).
+LOCK = "run.lock"
+#: A lock held by a process on another host is taken as abandoned after this many seconds
+#: (its pid cannot be probed from here); on the same host a dead pid breaks it at once.
+#: 24 h is longer than any single fold of the paper profile on one GPU.
+STALE_LOCK_SECONDS = 24 * 3600
 
 #: The small files that describe a finished run; the evaluator copies them into results/.
 SMALL_FILES: tuple[str, ...] = (CONFIG, TEST_METRICS, LOG, TIMING)

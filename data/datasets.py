@@ -161,4 +161,7 @@ class SegmentationDataset(torch.utils.data.Dataset):
         path = self._path("instances", self.indices[i], "npy")
         if not path.is_file():
             return None
-        return np.load(path, allow_pickle=False).astype(np.int32, copy=False)
+        try:
+            return np.load(path, allow_pickle=False).astype(np.int32, copy=False)
+        except (OSError, ValueError, EOFError) as err:
+            raise DataError(f"cannot read instances {path}: {err}") from err

@@ -72,28 +72,74 @@ def atomic_save_png(path: str | os.PathLike, array: np.ndarray) -> None:
 
 
 def read_json(path: str | os.PathLike):
-    """Load a JSON file."""
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """Load a JSON file; DataError naming the file when it is missing, unreadable or not JSON."""
+    from data import DataError  # the data package's error type (import-light module)
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError as err:
+        raise DataError(f"{path} not found") from err
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"cannot read {path}: {type(err).__name__}: {err} (truncated or not JSON?)") from err
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (signal 0 probes without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    return True
+
+
+def _staging_prefix(final: Path) -> str:
+    return f".{final.name}."
+
+
+def sweep_stale_staging(final: str | os.PathLike) -> list[Path]:
+    """Remove staging folders of ``final`` left by killed processes; return what was removed.
+
+    :func:`staging_dir` names its folders ``.<name>.<pid>.<random>.tmp`` / ``.old``; one whose
+    pid is no longer alive on this host was abandoned (SIGKILL, power loss) and is garbage.
+    Folders of live processes (a concurrent writer) are left alone.
+    """
+    final = Path(final)
+    removed = []
+    if not final.parent.is_dir():
+        return removed
+    for path in final.parent.glob(_staging_prefix(final) + "*"):
+        parts = path.name[len(_staging_prefix(final)) :].split(".")
+        if not path.is_dir() or len(parts) != 3 or parts[2] not in ("tmp", "old") or not parts[0].isdigit():
+            continue
+        if not pid_alive(int(parts[0])):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager
 def staging_dir(final: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``final``; on success rename it to ``final``.
 
-    On an exception the temporary folder is removed and ``final`` is untouched. With
+    On an exception the temporary folder is removed and ``final`` is untouched; one left by a
+    killed process (its pid in the name) is removed by the next call (:func:`sweep_stale_staging`). With
     ``overwrite`` an existing ``final`` is moved aside first and deleted only after the new
     folder is in place; without it an existing ``final`` raises ``FileExistsError``.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    sweep_stale_staging(final)
+    prefix = f"{_staging_prefix(final)}{os.getpid()}."
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=final.parent))
     try:
         yield tmp
         if final.exists():
             if not overwrite:
                 raise FileExistsError(f"{final} exists (pass --overwrite to replace it)")
-            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+            old = Path(tempfile.mkdtemp(prefix=prefix, suffix=".old", dir=final.parent))
             os.replace(final, old / final.name)
             os.replace(tmp, final)
             shutil.rmtree(old, ignore_errors=True)

@@ -40,8 +40,13 @@ from data.files import (
 from data.processed import missing_maps
 from data.processing import ProcessedSample, channel_moments, class_weights, dataset_mean_std, make_splits
 from data.registry import DATASETS, DatasetRecord, ensure_synthetic, get_dataset
+from data.verify import check_metadata, check_splits
 
 MAP_NAMES = ("wce", "abw", "skea_topo")
+#: Seeds must fit numpy's legacy seeding (unsigned 32 bits).
+MAX_SEED = 2**32
+#: A replica needs one sample per fold at least (3-fold CV, docs/ARCHITECTURE.md §2).
+MIN_SYNTH_SAMPLES = 3
 MapGenerator = Callable[[np.ndarray], np.ndarray]
 
 
@@ -120,7 +125,7 @@ def build_metadata(info: DatasetRecord, records: list[dict], mean, std, created_
 def add_split_seed(folder: Path, num_samples: int, seed: int) -> bool:
     """Add key ``str(seed)`` to ``folder/splits.json`` (kept keys stay); True if it was added."""
     path = folder / "splits.json"
-    splits = read_json(path) if path.is_file() else {"splits": {}}
+    splits = check_splits(read_json(path), path, num_samples) if path.is_file() else {"splits": {}}
     if str(seed) in splits["splits"]:
         return False
     splits["splits"][str(seed)] = make_splits(num_samples, seed)
@@ -223,12 +228,20 @@ def compute_maps(
     return timings
 
 
+def read_mask(path: Path) -> np.ndarray:
+    """One processed mask as uint8 ``(H,W)`` with 1 = class 1; DataError naming the file."""
+    try:
+        with Image.open(path) as im:
+            return (np.asarray(im) > 127).astype(np.uint8)
+    except (OSError, ValueError, SyntaxError) as err:
+        raise DataError(
+            f"cannot read {path}: {type(err).__name__}: {err}; pass --overwrite to rebuild"
+        ) from err
+
+
 def read_masks(folder: Path, num_samples: int) -> list[np.ndarray]:
     """Masks of a prepared set as uint8 ``(H,W)`` with 1 = class 1."""
-    return [
-        (np.asarray(Image.open(folder / "masks" / f"{i:03d}.png")) > 127).astype(np.uint8)
-        for i in range(num_samples)
-    ]
+    return [read_mask(folder / "masks" / f"{i:03d}.png") for i in range(num_samples)]
 
 
 # ----------------------------------------------------------------------------- prepare
@@ -259,7 +272,7 @@ def prepare_dataset(info: DatasetRecord, args: argparse.Namespace, created_by: d
             raise DataError(
                 f"{out} exists but is not a prepared data set (no metadata.json); pass --overwrite to replace it"
             )
-        metadata = read_json(out / "metadata.json")
+        metadata = check_metadata(read_json(out / "metadata.json"), out / "metadata.json")
         add_split_seed(out, metadata["num_samples"], args.seed)
         todo = missing_maps(out, metadata, args.maps)
         if todo:
@@ -274,7 +287,7 @@ def prepare_dataset(info: DatasetRecord, args: argparse.Namespace, created_by: d
         return summary_line(metadata, time.perf_counter() - start, out, note)
 
     if info.is_synthetic:
-        samples = args.synth_samples or info.default_samples
+        samples = info.default_samples if args.synth_samples is None else args.synth_samples
         ensure_synthetic(
             info.name, info.raw_base(raw_root), samples, args.synth_seed, regenerate=args.overwrite
         )
@@ -372,6 +385,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.maps = list(dict.fromkeys(maps))
     if args.workers < 1:
         parser.error(f"--workers must be >= 1, got {args.workers}")
+    for flag, value in (("--seed", args.seed), ("--synth-seed", args.synth_seed)):
+        if not 0 <= value < MAX_SEED:
+            parser.error(f"{flag} must be an integer in [0, 2**32), got {value}")
+    if args.synth_samples is not None and args.synth_samples < MIN_SYNTH_SAMPLES:
+        parser.error(
+            f"--synth-samples must be at least {MIN_SYNTH_SAMPLES} (3-fold splits), got {args.synth_samples}"
+        )
     return args
 
 
@@ -390,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         generators = load_map_generators() if args.maps else {}
         for info in infos:
             print(prepare_dataset(info, args, created_by, generators), flush=True)
-    except (DataError, FileExistsError) as err:
+    except (DataError, FileExistsError, NotADirectoryError, PermissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

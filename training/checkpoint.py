@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
+import pickle
 import random
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ import numpy as np
 import torch
 
 from data.files import atomic_write_bytes
+
+from .errors import TrainingError
 
 
 def write_csv(path: Path | str, fieldnames: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
@@ -71,9 +75,28 @@ def save_checkpoint(path: Path | str, state: Mapping[str, Any]) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def damaged_checkpoint(path: Path | str, detail: str) -> str:
+    """The error message for an unusable checkpoint: names it and says what to do (issue 16)."""
+    return (
+        f"checkpoint {path} is damaged ({detail}); pass --overwrite to restart the run "
+        "(the file is left in place)"
+    )
+
+
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` onto the CPU (``weights_only``)."""
+    """Load a checkpoint written by :func:`save_checkpoint` onto the CPU (``weights_only``).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        TrainingError: the file is truncated, empty or not a checkpoint (never deleted here).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
+        raise TrainingError(damaged_checkpoint(path, f"{type(err).__name__}: {err}")) from err
+    if not isinstance(ckpt, dict):
+        raise TrainingError(damaged_checkpoint(path, f"holds a {type(ckpt).__name__}, not a checkpoint dict"))
+    return ckpt

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import sys
 import time
 import warnings
@@ -30,7 +31,7 @@ from losses import SegLoss, build_loss
 from models import UNet
 
 from . import run_files
-from .checkpoint import load_checkpoint, restore_rng_states, save_checkpoint
+from .checkpoint import damaged_checkpoint, load_checkpoint, restore_rng_states, save_checkpoint
 from .device import synchronize
 from .distributed import DistInfo, barrier, broadcast_object, global_batchnorm
 from .errors import TrainingError
@@ -171,18 +172,28 @@ def build_state(spec: RunSettings, info: DistInfo, device: torch.device, t_start
 
 
 def resume(state: FoldState) -> None:
-    """Load ``last.pt`` into the state (weights, optimizer, schedule, history, RNG states)."""
+    """Load ``last.pt`` into the state (weights, optimizer, schedule, history, RNG states).
+
+    Raises:
+        TrainingError: the checkpoint cannot be read, lacks an entry or does not fit this model
+            (the file is kept; ``--overwrite`` restarts), or was made with other settings.
+    """
     path = state.folder / rf.LAST_CHECKPOINT
     ckpt = load_checkpoint(path)
-    run_files.check_resumable(ckpt, state.config, path)
-    state.model.load_state_dict(ckpt["model"])
-    state.optimizer.load_state_dict(ckpt["optimizer"])
-    state.scheduler.load_state_dict(ckpt["scheduler"])
-    state.scaler.load_state_dict(ckpt["scaler"])
-    state.best = {"val_miou": ckpt["best_val_miou"], "epoch": ckpt["best_epoch"]}
-    state.history = {k: ckpt[k] for k in ("log", "loss_iter_seconds", "elapsed_seconds")}
-    state.start_epoch = ckpt["epoch"] + 1
-    restore_rng_states(ckpt["rng"])
+    try:
+        run_files.check_resumable(ckpt, state.config, path)
+        state.model.load_state_dict(ckpt["model"])
+        state.optimizer.load_state_dict(ckpt["optimizer"])
+        state.scheduler.load_state_dict(ckpt["scheduler"])
+        state.scaler.load_state_dict(ckpt["scaler"])
+        state.best = {"val_miou": ckpt["best_val_miou"], "epoch": ckpt["best_epoch"]}
+        state.history = {k: ckpt[k] for k in ("log", "loss_iter_seconds", "elapsed_seconds")}
+        state.start_epoch = ckpt["epoch"] + 1
+        restore_rng_states(ckpt["rng"])
+    except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as err:
+        if isinstance(err, TrainingError):
+            raise
+        raise TrainingError(damaged_checkpoint(path, f"{type(err).__name__}: {err}")) from err
     log(
         f"resuming {state.folder} after epoch {ckpt['epoch']} (best val mIoU {state.best['val_miou']:.4f})",
         state,
@@ -330,14 +341,29 @@ def finish(state: FoldState) -> None:
 
 
 def run_fold(spec: RunSettings, info: DistInfo, device: torch.device) -> Path:
-    """Train, validate and test one fold; write the run folder; return its path."""
+    """Train, validate and test one fold under the folder's lock; write the run folder; return its path."""
     folder = spec.run_dir
-    action = run_files.prepare_run_dir(spec, info)
-    if action == "skip":
-        log(f"{folder} is finished; skipping (pass --overwrite to run it again)", None, info)
-        return folder
-    if action == "fresh" and spec.resume:
-        log(f"{folder} has no last.pt to resume; starting it from epoch 0", None, info)
+    existed = folder.exists()
+    action, lock = run_files.prepare_run_dir(spec, info)
+    try:
+        if action == "skip":
+            log(f"{folder} is finished; skipping (pass --overwrite to run it again)", None, info)
+            return folder
+        if action == "fresh" and spec.resume:
+            log(f"{folder} has no last.pt to resume; starting it from epoch 0", None, info)
+        train_locked(spec, info, device, action)
+    except BaseException:
+        if info.is_main and not existed:
+            discard_new_folder(folder, spec.out)
+        raise
+    finally:
+        run_files.release_lock(lock)
+    barrier()
+    return folder
+
+
+def train_locked(spec: RunSettings, info: DistInfo, device: torch.device, action: str) -> None:
+    """Build (or resume) the fold's state, train its epochs and test it; the caller holds the lock."""
     state = build_state(spec, info, device, time.perf_counter())
     if action == "resume":
         resume(state)
@@ -356,8 +382,25 @@ def run_fold(spec: RunSettings, info: DistInfo, device: torch.device) -> Path:
         finish(state)
     finally:
         close_outputs(state)
-    barrier()
-    return folder
+
+
+def discard_new_folder(folder: Path, out: Path) -> None:
+    """A run this command created that failed before its first checkpoint leaves nothing behind.
+
+    Removes ``folder`` (unless it holds ``last.pt``: that run is resumable) and the parents this
+    command created, up to ``out`` (kept).
+    """
+    if not folder.is_dir() or (folder / rf.LAST_CHECKPOINT).is_file():
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    out = Path(out).resolve()
+    for parent in folder.resolve().parents:
+        if parent == out or out not in parent.parents:
+            break
+        try:
+            parent.rmdir()  # only when empty
+        except OSError:
+            break
 
 
 def close_outputs(state: FoldState) -> None:

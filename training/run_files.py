@@ -10,10 +10,15 @@ scalars. Every file is written atomically (temporary name, then rename).
 from __future__ import annotations
 
 import io
+import json
 import logging
 import math
+import os
 import shutil
+import socket
 import statistics
+import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +28,7 @@ import torch
 
 from common import run_folder as rf
 from common.provenance import git_commit
-from data.files import atomic_write_bytes, atomic_write_json
+from data.files import atomic_write_bytes, atomic_write_json, pid_alive
 
 from .checkpoint import capture_rng_states, write_csv
 from .device import device_name, peak_memory, versions
@@ -95,11 +100,30 @@ def config_record(
     return record
 
 
+def clear_folder(folder: Path, keep: str = rf.LOCK) -> None:
+    """Delete everything in ``folder`` except ``keep`` (``--overwrite`` under our own lock)."""
+    for path in folder.iterdir():
+        if path.name == keep:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def remove_stray_temporaries(folder: Path) -> list[Path]:
+    """Delete ``.<name>.*.tmp`` files of atomic writes a killed run left (we hold the lock)."""
+    stray = [p for p in folder.glob(".*.tmp") if p.is_file()]
+    for path in stray:
+        path.unlink(missing_ok=True)
+    return stray
+
+
 def folder_action(spec: RunSettings) -> str:
     """What to do with the run folder: ``"skip"``, ``"resume"``, ``"fresh"`` or an error message."""
     folder = spec.run_dir
     if folder.exists() and spec.overwrite:
-        shutil.rmtree(folder)
+        clear_folder(folder)
         return "fresh"
     if rf.is_finished(folder):
         return "skip"
@@ -113,16 +137,120 @@ def folder_action(spec: RunSettings) -> str:
     return "fresh"
 
 
-def prepare_run_dir(spec: RunSettings, info: DistInfo) -> str:
-    """Rank 0 decides :func:`folder_action` and creates the folder; every rank gets the decision."""
-    action = "fresh"
+# ----------------------------------------------------------------------------- the lock
+
+
+def lock_holder() -> dict[str, Any]:
+    """What a lock file records about its holder: host, pid, start time (epoch seconds and ISO)."""
+    now = time.time()
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started": now,
+        "started_iso": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now)),
+    }
+
+
+def read_lock(path: Path) -> dict[str, Any] | None:
+    """The holder recorded in ``path``; None when the file is empty or not the JSON we write."""
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(holder, dict) or not isinstance(holder.get("host"), str):
+        return None
+    if not isinstance(holder.get("pid"), int) or not isinstance(holder.get("started"), (int, float)):
+        return None
+    return holder
+
+
+def lock_is_stale(path: Path, holder: dict[str, Any] | None, now: float | None = None) -> bool:
+    """Dead pid on this host, or older than :data:`common.run_folder.STALE_LOCK_SECONDS` elsewhere.
+
+    An unreadable lock (a holder killed between creating and filling it) is stale once its file
+    is older than a minute: a live holder fills it within microseconds.
+    """
+    now = time.time() if now is None else now
+    if holder is None:
+        try:
+            return now - path.stat().st_mtime > 60
+        except FileNotFoundError:
+            return True
+    if holder["host"] == socket.gethostname():
+        return not pid_alive(holder["pid"])
+    return now - holder["started"] > rf.STALE_LOCK_SECONDS
+
+
+def _create_lock(path: Path) -> bool:
+    """Atomically create ``path`` holding :func:`lock_holder`; False if it exists already."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(lock_holder(), f)
+    return True
+
+
+def _holder_text(holder: dict[str, Any] | None) -> str:
+    if holder is None:
+        return "another process"
+    return f"{holder['host']} pid {holder['pid']} since {holder.get('started_iso', holder['started'])}"
+
+
+def acquire_lock(folder: Path) -> Path:
+    """Take ``<folder>/run.lock`` for this process; break a stale one with a warning.
+
+    Raises:
+        TrainingError: a live process (on this host, or on another host within the timeout)
+            holds the lock; the message names it.
+    """
+    path = folder / rf.LOCK
+    for _ in range(3):
+        if _create_lock(path):
+            return path
+        holder = read_lock(path)
+        if not lock_is_stale(path, holder):
+            raise TrainingError(
+                f"run folder {folder} is in use by {_holder_text(holder)} ({path}); wait for it to finish, "
+                "or delete the lock file if that process is gone"
+            )
+        warnings.warn(f"breaking the stale lock {path} of {_holder_text(holder)}", UserWarning, stacklevel=2)
+        # Two breakers of one stale lock may both unlink; the O_EXCL create still lets one win.
+        path.unlink(missing_ok=True)
+    raise TrainingError(f"could not take the lock {path}: other processes keep taking it")
+
+
+def release_lock(path: Path | None) -> None:
+    """Remove the lock if this process still holds it (never someone else's)."""
+    if path is None:
+        return
+    holder = read_lock(path)
+    if holder is not None and holder["pid"] == os.getpid() and holder["host"] == socket.gethostname():
+        path.unlink(missing_ok=True)
+
+
+def prepare_run_dir(spec: RunSettings, info: DistInfo) -> tuple[str, Path | None]:
+    """Rank 0 takes the folder's lock, then decides :func:`folder_action`; every rank gets the decision.
+
+    Returns the action and the lock path (None on other ranks); the caller releases the lock
+    with :func:`release_lock`. On a refusal the lock is released here.
+    """
+    action, lock = "fresh", None
     if info.is_main:
-        action = folder_action(spec)
         spec.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            lock = acquire_lock(spec.run_dir)
+        except TrainingError as err:
+            action = str(err)
+        else:
+            remove_stray_temporaries(spec.run_dir)
+            action = folder_action(spec)
     action = broadcast_object(action)
     if action not in ("skip", "resume", "fresh"):
+        release_lock(lock)
         raise TrainingError(action)
-    return action
+    return action, lock
 
 
 def checkpoint_state(state: Any, config: Mapping[str, Any]) -> dict[str, Any]:
