@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from common.names import did_you_mean
 from common.run_folder import grid_log_path
 from training.config import PROFILES, load_profile
 
@@ -330,10 +331,35 @@ def bench_and_evaluate(plan: Plan, python: str, failed: list[str]) -> None:
             cmd += ["--reference", args.reference]
         if not run_step(cmd, "eval.py"):
             failed.append("eval")
+        else:
+            print(standing(results / "leaderboard.md"), flush=True)
+
+
+def standing(leaderboard: Path) -> str:
+    """The leaderboard's overall ranking (mean rank, bootstrap rank interval) and where Δ and CIs are."""
+    try:
+        text = leaderboard.read_text(encoding="utf-8")
+    except OSError:
+        return f"(no leaderboard at {leaderboard})"
+    head, sep, rest = text.partition("## Overall")
+    if not sep:
+        return f"(no overall ranking in {leaderboard})"
+    section = rest.split("\n## ", 1)[0]
+    return f"\nwhere each loss stands{section.rstrip()}\n\nΔ and 95% CI against the reference, per data set and metric: {leaderboard}"
 
 
 def check_arguments(args: argparse.Namespace) -> None:
-    """Reject settings no backend can run (ValueError names the flag)."""
+    """Reject settings no backend can run (ValueError names the flag), before anything is planned."""
+    from data.registry import DATASETS
+
+    for name in args.datasets:
+        if name not in DATASETS:
+            raise ValueError(did_you_mean("--datasets data set", name, DATASETS))
+    bad_seeds = [s for s in args.seeds if not 0 <= s < 2**32]
+    if bad_seeds:
+        raise ValueError(f"--seeds must be in [0, 2**32), got {bad_seeds}")
+    if args.runs.exists() and not args.runs.is_dir():
+        raise ValueError(f"--runs {args.runs} exists and is not a folder")
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if args.retries < 0:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common import run_folder as rf
+from common.names import did_you_mean
 from common.run_folder import RunId, read_profile, split_run_name
 from common.run_folder import run_name as join_run_name
 
@@ -111,8 +112,9 @@ def expand_losses(
         unknown = [t for t in _terms(name) if not is_plugin(t) and t not in registered]
         if unknown:
             raise ValueError(
-                f"--losses: unknown loss {unknown[0]!r} in {name!r}; registered: {', '.join(registered)} "
-                "(or all, paper, recipes, a sum such as 'ce+0.5*dice', a plugin 'pkg.mod:Cls')"
+                f"--losses {name!r}: "
+                + did_you_mean("loss", unknown[0], [*registered, *keywords])
+                + " Also accepted: a sum such as 'ce+0.5*dice', a plugin 'pkg.mod:Cls'."
             )
         out.append(canonical(name) if canonical else name)
     return list(dict.fromkeys(out))

@@ -147,8 +147,18 @@ def test_dry_run_lists_and_resumes_after_stop(tmp_path, capsys, fake_registry):
 
 
 def test_unknown_loss_exits_non_zero(tmp_path, capsys, fake_registry):
-    assert main(["--datasets", "x", "--losses", "nope", "--runs", str(tmp_path), "--dry-run"]) == 2
+    assert main(["--datasets", "synth-drive", "--losses", "nope", "--runs", str(tmp_path), "--dry-run"]) == 2
     assert "unknown loss 'nope'" in capsys.readouterr().err
+
+
+def test_unknown_data_set_or_bad_seed_is_refused_before_planning(tmp_path, capsys, fake_registry):
+    runs = tmp_path / "runs"
+    assert main(["--datasets", "drvie", "--losses", "ce", "--runs", str(runs), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown --datasets data set 'drvie'" in err and "Did you mean 'drive'?" in err
+    assert main(["--datasets", "drive", "--seeds", "-1", "--runs", str(runs), "--dry-run"]) == 2
+    assert "--seeds must be in [0, 2**32)" in capsys.readouterr().err
+    assert not runs.exists()
 
 
 def test_demo_uses_the_runner_with_demo_profile():
@@ -165,3 +175,15 @@ def test_bench_times_the_losses_at_the_profiles_training_shape():
     assert bench_arguments({"batch_size": 10, "crop": [256, 320]}) == ["--sizes", "10x256x320"]
     # no crop: whole images of data-set-dependent size; bench_losses keeps its default sizes
     assert bench_arguments({"batch_size": 10, "crop": None}) == []
+
+
+def test_standing_prints_the_overall_ranking(tmp_path):
+    from grid.cli import standing
+
+    board = tmp_path / "leaderboard.md"
+    board.write_text(
+        "# Leaderboard\n\nintro\n\n## Overall (mean rank)\n\n| # | Loss |\n| 1 | SPW |\n\n## DRIVE — mIoU\n\nrows\n"
+    )
+    text = standing(board)
+    assert "| 1 | SPW |" in text and "DRIVE" not in text and str(board) in text
+    assert "no leaderboard" in standing(tmp_path / "missing.md")

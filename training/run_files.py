@@ -63,6 +63,7 @@ class RunSettings:
     overwrite: bool = False
     progress: bool = True
     tensorboard: bool = False
+    channels_last: bool = False
     command: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
