@@ -84,9 +84,9 @@ def test_tensorboard_missing_is_a_clear_error(data_root, tmp_path, monkeypatch, 
 
 def test_a_weighted_sum_trains_into_its_canonical_run_folder(data_root, tmp_path):
     assert run(data_root, tmp_path, "dice + 0.5*wce") == 0
-    folder = RunId(DATASET, "0.5*wce+dice", 0, 0).folder(tmp_path)
+    folder = RunId(DATASET, "dice+0.5*wce", 0, 0).folder(tmp_path)
     config = json.loads((folder / "config.json").read_text())
-    assert config["run_name"] == "0.5*wce+dice" and config["loss"] == "dice + 0.5*wce"
+    assert config["run_name"] == "dice+0.5*wce" and config["loss"] == "dice + 0.5*wce"
     assert run(data_root, tmp_path, "1*dice+0.50*wce") == 0  # the same loss written otherwise: skipped
     rows = list(csv.DictReader((folder / "log.csv").open()))
     assert len(rows) == 2
