@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from common.names import did_you_mean
-from common.run_folder import RunFolderError, iter_run_folders, split_run_name
+from common.run_folder import RunFolderError, is_finished, iter_run_folders, split_run_name
 from data.registry import DATASETS
 from evaluation import EvaluationError, evaluate
 from evaluation.cost import BENCH_COLUMNS
@@ -117,6 +117,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def seed_int(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text}")
+    return value
+
+
+def check_statistics(args: argparse.Namespace) -> None:
+    """--reference and --compare must name runs that --runs holds finished (did-you-mean otherwise)."""
+    wanted = [(f"--reference {args.reference}", args.reference)] if args.reference else []
+    wanted += [(f"--compare {' '.join(args.compare)}", name) for name in args.compare or ()]
+    if not wanted:
+        return
+    names = sorted({r.run_name for r, folder in iter_run_folders(args.runs) if is_finished(folder)})
+    for flag, name in wanted:
+        if name not in names:
+            raise ValueError(f"{flag}: " + did_you_mean("finished run name", name, names))
+
+
 def add_statistics_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the run-level statistics (evaluation/statistics.py, docs/STATISTICS.md)."""
     parser.add_argument(
@@ -138,8 +157,10 @@ def add_statistics_arguments(parser: argparse.ArgumentParser) -> None:
         default="holm",
         help="multiple-comparison adjustment within each data set × metric",
     )
-    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates (CIs, rank stability)")
-    parser.add_argument("--boot-seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument(
+        "--n-boot", type=positive_int, default=2000, help="bootstrap replicates (CIs, rank stability)"
+    )
+    parser.add_argument("--boot-seed", type=seed_int, default=0, help="seed of the bootstrap")
     parser.add_argument(
         "--mixed-model",
         action="store_true",
@@ -170,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_files(args)
         check_names(args)
+        check_statistics(args)
     except ValueError as err:
         parser.error(str(err))
     out = args.out or Path("results") / (args.name or args.profile or "all")

@@ -72,15 +72,7 @@ def evaluate(
     """
     if out.exists() and not overwrite:
         raise EvaluationError(f"{out} already exists; pass --overwrite to replace it")
-    found = discover_runs(runs_root, datasets, losses, profile)
-    notes = [f"corrupt run skipped: {reason}" for _, reason in found.corrupt]
-    notes += [f"unfinished run skipped (no timing.json/test_metrics.csv): {p}" for p in found.unfinished]
-    if not found.runs:
-        detail = "; ".join(notes) if notes else "no run folders"
-        raise EvaluationError(
-            f"no finished run under {runs_root} matches datasets={datasets} losses={losses} "
-            f"profile={profile} ({detail})"
-        )
+    found, notes = find_runs(runs_root, datasets, losses, profile)
     result = Evaluation(out=out, n_runs=len(found.runs))
     if bench_csv is None and (runs_root / BENCH_CSV_NAME).is_file():
         bench_csv = runs_root / BENCH_CSV_NAME
@@ -91,7 +83,6 @@ def evaluate(
         seed=boot_seed,
         mixed_model=mixed_model,
     )
-
     # Written into a temporary folder beside `out` and renamed at the end (data.files.staging_dir).
     with staging_dir(out, overwrite=overwrite) as tmp:
         with pywarnings.catch_warnings(record=True) as caught:
@@ -100,20 +91,41 @@ def evaluate(
         copy_run_files(tmp / "runs", found.runs, bench_csv)
         notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
         (tmp / "warnings.txt").write_text("".join(f"{n}\n" for n in notes))
-        manifest = {
-            "command": command,
-            "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-            "runs_root": str(runs_root),
-            "data_root": str(data_root),
-            "bench_csv": str(bench_csv) if bench_csv else None,
-            "profile": profile,
-            "runs": [str(r.path) for r in found.runs],
-            "warnings": len(notes),
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        write_manifest(tmp, command, runs_root, data_root, bench_csv, profile, found.runs, len(notes))
         result.files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
     result.warnings = notes
     return result
+
+
+def write_manifest(
+    folder: Path, command: str, runs_root, data_root, bench_csv, profile, runs, n_warnings: int
+) -> None:
+    """``manifest.json``: the command, when, the inputs and every run folder read."""
+    manifest = {
+        "command": command,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "runs_root": str(runs_root),
+        "data_root": str(data_root),
+        "bench_csv": str(bench_csv) if bench_csv else None,
+        "profile": profile,
+        "runs": [str(r.path) for r in runs],
+        "warnings": n_warnings,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def find_runs(runs_root: Path, datasets, losses, profile):
+    """The finished, valid runs that match, and notes on the skipped ones; EvaluationError if none."""
+    found = discover_runs(runs_root, datasets, losses, profile)
+    notes = [f"corrupt run skipped: {reason}" for _, reason in found.corrupt]
+    notes += [f"unfinished run skipped (no timing.json/test_metrics.csv): {p}" for p in found.unfinished]
+    if not found.runs:
+        detail = "; ".join(notes) if notes else "no run folders"
+        raise EvaluationError(
+            f"no finished run under {runs_root} matches datasets={datasets} losses={losses} "
+            f"profile={profile} ({detail})"
+        )
+    return found, notes
 
 
 def _write_all(

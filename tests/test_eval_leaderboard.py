@@ -89,7 +89,7 @@ def test_copied_runs_regenerate_the_same_tables(runs, tmp_path):
                 "--n-boot",
                 "60",
                 "--data-root",
-                str(tmp_path / "none"),
+                str(empty_dir(tmp_path)),
             ]
         )
         == 0
@@ -104,7 +104,7 @@ def test_copied_runs_regenerate_the_same_tables(runs, tmp_path):
                 "--n-boot",
                 "60",
                 "--data-root",
-                str(tmp_path / "none"),
+                str(empty_dir(tmp_path)),
             ]
         )
         == 0
@@ -126,7 +126,7 @@ def test_compare_prints_every_run_delta(runs, tmp_path, capsys):
             "dice",
             "ce",
             "--data-root",
-            str(tmp_path / "none"),
+            str(empty_dir(tmp_path)),
         ]
     )
     text = capsys.readouterr().out
@@ -142,3 +142,10 @@ def test_unknown_reference_and_mismatched_folds_fail_clearly(runs, tmp_path):
     write_run(bad, "drive", "spw", 0, 0, {"miou": [0.5, 0.6]}, indices=[0, 7])
     assert eval_cli.main(["--runs", str(bad), "--out", str(tmp_path / "y"), "--n-boot", "20"]) == 1
     assert not (tmp_path / "y").exists()
+
+
+def empty_dir(tmp_path):
+    """An existing --data-root without processed sets (the qualitative figure is then skipped)."""
+    folder = tmp_path / "none"
+    folder.mkdir(exist_ok=True)
+    return folder

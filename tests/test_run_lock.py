@@ -133,11 +133,12 @@ def train_cmd(data_root: Path, out: Path, *extra: str) -> list[str]:
 
 
 def test_second_trainer_on_the_same_run_refuses(data_root, tmp_path):
-    """Process A trains (held in its run by a 3-epoch recipe); B, started on the same run, refuses."""
+    """Process A trains (held in its run by a 40-epoch smoke recipe, longer than B's start-up on a fast
+    machine); B, started on the same run once A holds the lock, refuses."""
     out = tmp_path / "runs"
     folder = rf.RunId(DS, "ce", 0, 0).folder(out)
     first = subprocess.Popen(
-        train_cmd(data_root, out, "--epochs", "3"),
+        train_cmd(data_root, out, "--epochs", "40"),
         env=ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -155,7 +156,7 @@ def test_second_trainer_on_the_same_run_refuses(data_root, tmp_path):
         text=True,
         timeout=120,
     )
-    out_a, err_a = first.communicate(timeout=180)
+    out_a, err_a = first.communicate(timeout=900)
     assert second.returncode == 1 and "Traceback" not in second.stderr
     assert f"pid {first.pid}" in second.stderr and "in use" in second.stderr, second.stderr
     assert set(before) - {rf.LOCK} <= {p.name for p in folder.iterdir()}  # B's --overwrite deleted nothing
