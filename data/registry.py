@@ -11,7 +11,7 @@ passed to :func:`register` (docs/ARCHITECTURE.md §1).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from common.names import did_you_mean
@@ -156,67 +156,73 @@ def ensure_synthetic(name: str, synth_root: Path, samples: int, seed: int, regen
 
 
 _EMBEDDED = "embedded generator (data/synthetic.py)"
-_DRIVE = dict(
-    raw_dirs=(str(DRIVE_DIR),),
-    read=read_drive,
-    process_sample=process_drive,
-    class1="vessel",
-    channels=3,
-    has_fov=True,
-    has_instances=False,
-    family="drive",
-    paper_counterpart="drive",
-)
-_GLAS = dict(
-    raw_dirs=(str(GLAS_DIR),),
-    read=read_glas,
-    process_sample=process_glas,
-    class1="non-gland (stroma and padding)",
-    channels=3,
-    has_fov=False,
-    has_instances=True,
-    family="glas",
-    paper_counterpart="glas",
-)
-_SNEMI = dict(
-    raw_dirs=SNEMI3D_DIRS,
-    read=read_snemi3d,
-    process_sample=process_snemi3d,
-    class1="membrane (thick boundaries and unlabelled)",
-    channels=1,
-    has_fov=False,
-    has_instances=True,
-    family="em",
-    paper_counterpart="snemi3d",
-)
+
+
+def replica(record: DatasetRecord, synthetic: Synthetic, train_crop: tuple[int, int] | None) -> DatasetRecord:
+    """The synthetic replica of ``record``: the same layout, reader, processor and metric family, under
+    ``<raw-root>/synthetic/``, with no paper counterpart; ``train_crop`` is scaled like its images."""
+    return replace(
+        record,
+        name=f"synth-{record.name}",
+        label=f"synth-{record.label}",
+        train_crop=train_crop,
+        download=_EMBEDDED,
+        paper_counterpart=None,
+        synthetic=synthetic,
+    )
+
 
 # Real data sets (the order prepare.py --dataset all follows; tables order by evaluation.naming).
-register(
+DRIVE = register(
     DatasetRecord(
         "drive",
         "DRIVE",
+        raw_dirs=(str(DRIVE_DIR),),
+        read=read_drive,
+        process_sample=process_drive,
+        class1="vessel",
+        channels=3,
         train_crop=None,
+        has_fov=True,
+        has_instances=False,
+        family="drive",
         download="the DRIVE challenge page on grand-challenge.org (https://drive.grand-challenge.org/)",
-        **_DRIVE,
+        paper_counterpart="drive",
     )
 )
-register(
+GLAS = register(
     DatasetRecord(
         "glas",
         "GlaS",
+        raw_dirs=(str(GLAS_DIR),),
+        read=read_glas,
+        process_sample=process_glas,
+        class1="non-gland (stroma and padding)",
+        channels=3,
         train_crop=(448, 576),
+        has_fov=False,
+        has_instances=True,
+        family="glas",
         download="the Warwick GlaS challenge page (https://warwick.ac.uk/fac/cross_fac/tia/data/glascontest/) "
         "or its Kaggle mirror",
-        **_GLAS,
+        paper_counterpart="glas",
     )
 )
-register(
+SNEMI3D = register(
     DatasetRecord(
         "snemi3d",
         "SNEMI3D",
+        raw_dirs=SNEMI3D_DIRS,
+        read=read_snemi3d,
+        process_sample=process_snemi3d,
+        class1="membrane (thick boundaries and unlabelled)",
+        channels=1,
         train_crop=(512, 512),
+        has_fov=False,
+        has_instances=True,
+        family="em",
         download="Zenodo record 7142003 (https://zenodo.org/records/7142003)",
-        **_SNEMI,
+        paper_counterpart="snemi3d",
     )
 )
 register(
@@ -238,36 +244,10 @@ register(
     )
 )
 # Replicas: the same readers, smaller images, crops scaled like their images (GlaS / 4, SNEMI3D / 2).
-register(
-    DatasetRecord(
-        "synth-drive",
-        "synth-DRIVE",
-        train_crop=None,
-        download=_EMBEDDED,
-        synthetic=Synthetic(write_synth_drive, Path("DRIVE"), 12),
-        **{**_DRIVE, "paper_counterpart": None},
-    )
-)
-register(
-    DatasetRecord(
-        "synth-glas",
-        "synth-GlaS",
-        train_crop=(112, 144),
-        download=_EMBEDDED,
-        synthetic=Synthetic(write_synth_glas, Path("GlaS"), 12),
-        **{**_GLAS, "paper_counterpart": None},
-    )
-)
-register(
-    DatasetRecord(
-        "synth-snemi3d",
-        "synth-SNEMI3D",
-        train_crop=(64, 64),
-        download=_EMBEDDED,
-        synthetic=Synthetic(write_synth_snemi3d, Path("snemi3d"), 16),
-        **{**_SNEMI, "paper_counterpart": None},
-    )
-)
+register(replica(DRIVE, Synthetic(write_synth_drive, Path("DRIVE"), 12), train_crop=None))
+register(replica(GLAS, Synthetic(write_synth_glas, Path("GlaS"), 12), train_crop=(112, 144)))
+register(replica(SNEMI3D, Synthetic(write_synth_snemi3d, Path("snemi3d"), 16), train_crop=(64, 64)))
+
 # Issue 17: two more retinal vessel sets (DRIVE's recipe and metrics; FOV from the image) and
 # MoNuSeg's official test split as the real histology instance set (512² crops of 1024², as SNEMI3D).
 _VESSELS = dict(
@@ -279,17 +259,7 @@ _VESSELS = dict(
     has_instances=False,
     family="drive",
 )
-_NUCLEI = dict(
-    raw_dirs=(str(MONUSEG_DIR),),
-    read=read_monuseg,
-    process_sample=process_monuseg,
-    class1="nucleus",
-    channels=3,
-    has_fov=False,
-    has_instances=True,
-    family="nuclei",
-)
-register(
+CHASE_DB1 = register(
     DatasetRecord(
         "chase_db1",
         "CHASE_DB1",
@@ -299,7 +269,7 @@ register(
         **_VESSELS,
     )
 )
-register(
+STARE = register(
     DatasetRecord(
         "stare",
         "STARE",
@@ -309,44 +279,22 @@ register(
         **_VESSELS,
     )
 )
-register(
+MONUSEG = register(
     DatasetRecord(
         "monuseg",
         "MoNuSeg",
+        raw_dirs=(str(MONUSEG_DIR),),
+        read=read_monuseg,
+        process_sample=process_monuseg,
+        class1="nucleus",
+        channels=3,
         train_crop=(512, 512),
+        has_fov=False,
+        has_instances=True,
+        family="nuclei",
         download="the MoNuSeg 2018 challenge (https://monuseg.grand-challenge.org/), MoNuSegTestData.zip",
-        **_NUCLEI,
     )
 )
-register(
-    DatasetRecord(
-        "synth-chase_db1",
-        "synth-CHASE_DB1",
-        raw_dirs=(str(CHASE_DIR),),
-        read=read_chase_db1,
-        download=_EMBEDDED,
-        synthetic=Synthetic(write_synth_chase_db1, CHASE_DIR, 8),
-        **_VESSELS,
-    )
-)
-register(
-    DatasetRecord(
-        "synth-stare",
-        "synth-STARE",
-        raw_dirs=(str(STARE_DIR),),
-        read=read_stare,
-        download=_EMBEDDED,
-        synthetic=Synthetic(write_synth_stare, STARE_DIR, 8),
-        **_VESSELS,
-    )
-)
-register(
-    DatasetRecord(
-        "synth-monuseg",
-        "synth-MoNuSeg",
-        train_crop=(128, 128),
-        download=_EMBEDDED,
-        synthetic=Synthetic(write_synth_monuseg, Path("MoNuSeg"), 6),
-        **_NUCLEI,
-    )
-)
+register(replica(CHASE_DB1, Synthetic(write_synth_chase_db1, CHASE_DIR, 8), train_crop=None))
+register(replica(STARE, Synthetic(write_synth_stare, STARE_DIR, 8), train_crop=None))
+register(replica(MONUSEG, Synthetic(write_synth_monuseg, Path("MoNuSeg"), 6), train_crop=(128, 128)))
