@@ -30,6 +30,20 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def metric_panels(part: pd.DataFrame, metrics: list[Metric]):
+    """One panel per metric with a row per run name: ``(figure, names, [(axis, metric, rows, y), ...])``."""
+    names = sorted(part["run_name"].unique())
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(3.2 * len(metrics), 0.35 * len(names) + 1.6), sharey=True
+    )
+    y = np.arange(len(names))
+    panels = [
+        (ax, m, part[part["metric"] == m.key].set_index("run_name").reindex(names), y)
+        for ax, m in zip(np.atleast_1d(axes), metrics)
+    ]
+    return fig, names, panels
+
+
 def forest_plot(
     comparisons: pd.DataFrame, dataset: str, metrics: list[Metric], reference: str, out: Path
 ) -> Path | None:
@@ -37,13 +51,8 @@ def forest_plot(
     part = comparisons[comparisons["dataset"] == dataset] if not comparisons.empty else comparisons
     if part.empty:
         return None
-    names = sorted(part["run_name"].unique())
-    fig, axes = plt.subplots(
-        1, len(metrics), figsize=(3.2 * len(metrics), 0.35 * len(names) + 1.6), sharey=True
-    )
-    for ax, m in zip(np.atleast_1d(axes), metrics):
-        rows = part[part["metric"] == m.key].set_index("run_name").reindex(names)
-        y = np.arange(len(names))
+    fig, names, panels = metric_panels(part, metrics)
+    for ax, m, rows, y in panels:
         err = np.vstack([rows["delta"] - rows["ci_low"], rows["ci_high"] - rows["delta"]])
         sig = rows["significant"].fillna(False).astype(bool).to_numpy()
         ax.errorbar(rows["delta"], y, xerr=err, fmt="none", ecolor="0.4", capsize=2)
@@ -62,13 +71,8 @@ def dot_interval_plot(table: pd.DataFrame, dataset: str, metrics: list[Metric], 
     part = table[table["dataset"] == dataset]
     if part.empty:
         return None
-    names = sorted(part["run_name"].unique())
-    fig, axes = plt.subplots(
-        1, len(metrics), figsize=(3.2 * len(metrics), 0.35 * len(names) + 1.6), sharey=True
-    )
-    for ax, m in zip(np.atleast_1d(axes), metrics):
-        rows = part[part["metric"] == m.key].set_index("run_name").reindex(names)
-        y = np.arange(len(names))
+    fig, names, panels = metric_panels(part, metrics)
+    for ax, m, rows, y in panels:
         err = np.vstack([rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]]).clip(min=0)
         ax.errorbar(rows["mean"], y, xerr=err, fmt="o", color="k", capsize=2)
         ax.set_title(f"{m.label} ({'↑' if m.higher_is_better else '↓'} better)")

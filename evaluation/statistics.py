@@ -117,6 +117,18 @@ def run_scores(images: pd.DataFrame, metrics: list[Metric]) -> pd.DataFrame:
     return scores.reset_index()
 
 
+def _paired(frame: pd.DataFrame, keys: list[str], dataset: str, other: str, reference: str, metric: Metric):
+    """Rows of ``other`` and ``reference`` matched on ``keys``, NaNs dropped, with the oriented ``delta``."""
+    mine = frame[frame["dataset"] == dataset]
+    left = mine.loc[mine["run_name"] == other, [*keys, metric.key]].rename(columns={metric.key: "other"})
+    right = mine.loc[mine["run_name"] == reference, [*keys, metric.key]].rename(
+        columns={metric.key: "reference"}
+    )
+    both = left.merge(right, on=keys).dropna().sort_values(keys).reset_index(drop=True)
+    both["delta"] = orient(both["other"] - both["reference"], metric)
+    return both
+
+
 def paired_runs(
     scores: pd.DataFrame, dataset: str, other: str, reference: str, metric: Metric
 ) -> pd.DataFrame:
@@ -126,14 +138,7 @@ def paired_runs(
         DataFrame ``seed, fold, other, reference, delta`` sorted by (seed, fold); blocks with a NaN
         score on either side are dropped.
     """
-    mine = scores[scores["dataset"] == dataset]
-    left = mine.loc[mine["run_name"] == other, [*BLOCK, metric.key]].rename(columns={metric.key: "other"})
-    right = mine.loc[mine["run_name"] == reference, [*BLOCK, metric.key]].rename(
-        columns={metric.key: "reference"}
-    )
-    both = left.merge(right, on=BLOCK).dropna().sort_values(BLOCK).reset_index(drop=True)
-    both["delta"] = orient(both["other"] - both["reference"], metric)
-    return both
+    return _paired(scores, list(BLOCK), dataset, other, reference, metric)
 
 
 # ---------------------------------------------------------------- paired tests on one comparison
@@ -176,15 +181,7 @@ def image_pairs(
     images: pd.DataFrame, dataset: str, other: str, reference: str, metric: Metric
 ) -> pd.DataFrame:
     """Per-image values of both run names on their shared (seed, fold, index), oriented ``delta``."""
-    keys = [*BLOCK, "index"]
-    mine = images[images["dataset"] == dataset]
-    left = mine.loc[mine["run_name"] == other, [*keys, metric.key]].rename(columns={metric.key: "other"})
-    right = mine.loc[mine["run_name"] == reference, [*keys, metric.key]].rename(
-        columns={metric.key: "reference"}
-    )
-    both = left.merge(right, on=keys).dropna().sort_values(keys).reset_index(drop=True)
-    both["delta"] = orient(both["other"] - both["reference"], metric)
-    return both
+    return _paired(images, [*BLOCK, "index"], dataset, other, reference, metric)
 
 
 def mixed_model_p(pairs: pd.DataFrame, metric: Metric) -> tuple[float, float]:
