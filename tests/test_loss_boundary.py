@@ -23,6 +23,7 @@ from losses.boundary import (
     official_distance_map,
     surface_loss,
 )
+from tests.loss_cases import descend
 
 
 def blob_inputs(dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -238,16 +239,9 @@ def test_gradcheck_float64():
 def test_boundary_converges_on_free_logits(epoch):
     _, target = blob_inputs()
     logits = torch.zeros(2, 2, 12, 13, requires_grad=True)
-    optimizer = torch.optim.Adam([logits], lr=0.1)
     loss = build_loss("boundary")
     loss.set_epoch(epoch)
-    history = []
-    for _ in range(40):
-        optimizer.zero_grad()
-        value = loss(logits, target)
-        value.backward()
-        optimizer.step()
-        history.append(value.item())
+    history = descend(loss, logits, target)
     assert history[-1] < history[0] - 0.1
     assert torch.equal(logits.argmax(1), target)
 

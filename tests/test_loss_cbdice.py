@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from losses import build_loss
 from losses.cbdice import cbdice_loss, combine, radius_weights
+from tests.loss_cases import official_case
 
 
 def oracle_skel(img, iter_=10):
@@ -77,24 +78,6 @@ def oracle_cbdice(logits, target, iter_=10, smooth=1e-3):
     tprec = (torch.sum(q_sp * q_vl) + smooth) / (torch.sum(oracle_combine(q_spvp, q_slvl, q_sp)) + smooth)
     tsens = (torch.sum(q_sl * q_vp) + smooth) / (torch.sum(oracle_combine(q_slvl, q_spvp, q_sl)) + smooth)
     return -2.0 * (tprec * tsens) / (tprec + tsens)
-
-
-def official_case(seed: int = 0):
-    """Two 24×28 targets of random bars and dots, logits ``randn`` (seeded) — the inputs of the official run."""
-    rng = np.random.default_rng(seed)
-    t = np.zeros((2, 24, 28), np.int64)
-    for b in range(2):
-        for _ in range(4):
-            r, c = rng.integers(0, 24), rng.integers(0, 28)
-            if rng.random() < 0.5:
-                t[b, max(r - 1, 0) : r + 2, :] = 1
-            else:
-                t[b, :, max(c - rng.integers(0, 3), 0) : c + 2] = 1
-        t[b, rng.integers(0, 24, 5), rng.integers(0, 28, 5)] = 1
-    logits = torch.randn(
-        2, 2, 24, 28, generator=torch.Generator().manual_seed(100 + seed), dtype=torch.float64
-    )
-    return logits, torch.from_numpy(t)
 
 
 def test_official_reference_numbers():

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from losses import build_loss
 from losses.clce import centerline_ce
+from tests.loss_cases import official_case
 
 
 def oracle_erode(img):
@@ -42,24 +42,6 @@ def oracle_clce(logits, target, iters=3):
     y_pred_sk = oracle_skel(logits.softmax(dim=1), iters)
     y_true_sk = oracle_skel(y_true, iters)
     return torch.mul(l_unred, y_true_sk[:, 1]).mean() + torch.mul(l_unred, y_pred_sk[:, 1]).mean()
-
-
-def official_case(seed: int = 0):
-    """Two 24×28 targets of random bars and dots, logits ``randn`` (seeded) — the inputs of the official run."""
-    rng = np.random.default_rng(seed)
-    t = np.zeros((2, 24, 28), np.int64)
-    for b in range(2):
-        for _ in range(4):
-            r, c = rng.integers(0, 24), rng.integers(0, 28)
-            if rng.random() < 0.5:
-                t[b, max(r - 1, 0) : r + 2, :] = 1
-            else:
-                t[b, :, max(c - rng.integers(0, 3), 0) : c + 2] = 1
-        t[b, rng.integers(0, 24, 5), rng.integers(0, 28, 5)] = 1
-    logits = torch.randn(
-        2, 2, 24, 28, generator=torch.Generator().manual_seed(100 + seed), dtype=torch.float64
-    )
-    return logits, torch.from_numpy(t)
 
 
 def test_official_reference_numbers():

@@ -16,6 +16,7 @@ from skimage.morphology import dilation, skeletonize
 
 from losses import build_loss
 from losses.skeleton_recall import skeleton_recall_loss, tubed_skeleton, tubed_skeletons
+from tests.loss_cases import official_case
 
 
 def oracle_tube(seg: np.ndarray) -> np.ndarray:
@@ -41,24 +42,6 @@ def oracle_loss(logits, target, batch_dice=True, smooth=1e-5):
     if batch_dice:
         inter, sum_gt = inter.sum(0), sum_gt.sum(0)
     return -((inter + smooth) / torch.clip(sum_gt + smooth, 1e-8)).mean()
-
-
-def official_case(seed: int = 0):
-    """Two 24×28 targets of random bars and dots, logits ``randn`` (seeded) — the inputs of the official run."""
-    rng = np.random.default_rng(seed)
-    t = np.zeros((2, 24, 28), np.int64)
-    for b in range(2):
-        for _ in range(4):
-            r, c = rng.integers(0, 24), rng.integers(0, 28)
-            if rng.random() < 0.5:
-                t[b, max(r - 1, 0) : r + 2, :] = 1
-            else:
-                t[b, :, max(c - rng.integers(0, 3), 0) : c + 2] = 1
-        t[b, rng.integers(0, 24, 5), rng.integers(0, 28, 5)] = 1
-    logits = torch.randn(
-        2, 2, 24, 28, generator=torch.Generator().manual_seed(100 + seed), dtype=torch.float64
-    )
-    return logits, torch.from_numpy(t)
 
 
 def test_official_reference_numbers():
