@@ -24,10 +24,7 @@ from common.names import did_you_mean
 from data.processed import processed_root, resolve_split_seed
 from data.registry import DATASETS
 from data.verify import sample_sizes, verify_processed
-from evaluation.naming import ROW_LABELS
 from losses import ALIASES, LOSSES, build_loss, canonical_loss_name, loss_class, loss_run_name
-from losses.catalog import format_catalog
-from losses.recipes import recipe_rows
 from models.unet import SIZE_DIVISOR
 from training.config import PROFILES, load_profile, normalize_crop, parse_loss_kwargs, resolve_recipe
 from training.distributed import destroy_process_group, device_for, env_dist_info, init_process_group
@@ -285,12 +282,22 @@ def spec_from_args(args: argparse.Namespace, argv: list[str]) -> RunSettings:
     )
 
 
+def loss_catalog() -> str:
+    """The ``--list-losses`` text (imported here: the evaluation package costs about 1.4 s to import,
+    which no training run needs to pay)."""
+    from evaluation.naming import ROW_LABELS
+    from losses.catalog import format_catalog
+    from losses.recipes import recipe_rows
+
+    return format_catalog(LOSSES, ROW_LABELS, recipe_rows(LOSSES))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_losses:
-        print(format_catalog(LOSSES, ROW_LABELS, recipe_rows(LOSSES)))
+        print(loss_catalog())
         return 0
     if not args.loss or not args.dataset:
         parser.error(
