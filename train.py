@@ -230,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write TensorBoard scalars to <run>/tensorboard (needs the tensorboard package)",
     )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="validate every argument with the profile, data set and loss, print the run, create nothing",
+    )
     return p
 
 
@@ -314,6 +319,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))
     folds = [0, 1, 2] if args.fold == "all" else [int(args.fold)]
+    if args.check:
+        print(
+            f"train.py: arguments OK: {spec.dataset}/{spec.run_name}, seed {spec.seed}, fold(s) "
+            f"{', '.join(map(str, folds))}, profile {spec.profile}, crop {spec.recipe['crop']}, "
+            f"{spec.recipe['epochs']} epochs, on {device}"
+        )
+        return 0
     try:
         init_process_group(info, device)
         run_folds(spec, folds, info, device)

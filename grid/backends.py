@@ -20,6 +20,7 @@ from .run_one import RunResult, RunSpec, reset_stop, run_one, terminate_live
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OnDone = Callable[[RunResult], None]
 OnStart = Callable[[RunSpec], None]
+OnPoll = Callable[[], None]  # called while waiting (the driver counts running runs by their locks)
 
 
 class BackendUnavailable(RuntimeError):
@@ -116,6 +117,9 @@ def ray_task(spec: RunSpec) -> RunResult:
     result = run_one(replace(spec, retries=0))
     if result.killed:
         raise RunKilled(result.error)
+    import ray
+
+    result.node = ray.get_runtime_context().get_node_id()[:12]
     return result
 
 
@@ -128,13 +132,21 @@ def _import_ray():
 
 
 def ray_init(ray, opts: RayOptions) -> bool:
-    """Start embedded Ray or join ``opts.address``/RAY_ADDRESS; True when this call started Ray."""
+    """Start embedded Ray or join ``opts.address``/RAY_ADDRESS; True when this call started Ray.
+
+    A cluster that cannot be reached raises :class:`BackendUnavailable` naming the address.
+    """
     if ray.is_initialized():
         return False
     runtime_env = {"env_vars": {"PYTHONPATH": with_repo_on_path()["PYTHONPATH"]}}
     address = opts.address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+        reachable(address, "--address" if opts.address else "RAY_ADDRESS")
+        try:
+            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            flag = "--address" if opts.address else "RAY_ADDRESS"
+            raise BackendUnavailable(f"{flag} {address}: cannot join the Ray cluster ({err})") from None
     else:
         ray.init(
             num_cpus=opts.num_cpus,
@@ -147,6 +159,37 @@ def ray_init(ray, opts: RayOptions) -> bool:
     return True
 
 
+def reachable(address: str, flag: str, timeout: float = 5.0) -> None:
+    """A ``host:port`` (or ``ray://host:port``) that accepts TCP connections, else BackendUnavailable at once
+    (``ray.init`` itself keeps retrying for minutes). ``auto`` and ``local`` are left to Ray."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        if address in ("auto", "local"):
+            return
+        raise BackendUnavailable(f"{flag} {address}: expected host:port, ray://host:port, auto or local")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise BackendUnavailable(
+            f"{flag} {address}: no Ray head answers there ({err.strerror or err})"
+        ) from None
+
+
+def connect(backend: str, opts: RayOptions) -> bool:
+    """Before anything is written: start or join Ray for ``--backend ray`` (True when started here,
+    so :func:`disconnect` shuts it down); other backends need no connection."""
+    if backend != "ray":
+        return False
+    return ray_init(_import_ray(), opts)
+
+
+def disconnect(started: bool) -> None:
+    if started:
+        _import_ray().shutdown()
+
+
 def ray_remote(ray, opts: RayOptions):
     """The Ray task of one run with its resources and retry policy (issue 15 §1, §3)."""
     resources = {"num_cpus": opts.cpus_per_run, "num_gpus": opts.gpus_per_run}
@@ -156,8 +199,10 @@ def ray_remote(ray, opts: RayOptions):
     return ray.remote(ray_task).options(**resources, max_retries=opts.retries, retry_exceptions=[RunKilled])
 
 
-def run_ray(specs: list[RunSpec], opts: RayOptions, on_done: OnDone, task=None) -> list[RunResult]:
-    """One Ray task per run; results reported as they finish; embedded Ray is shut down afterwards.
+def run_ray(
+    specs: list[RunSpec], opts: RayOptions, on_done: OnDone, task=None, on_poll: OnPoll | None = None
+) -> list[RunResult]:
+    """One Ray task per run; results reported as they finish; Ray started here is shut down afterwards.
 
     ``task`` replaces :func:`ray_task` (tests use a tiny task to check GPU scheduling).
     """
@@ -172,7 +217,11 @@ def run_ray(specs: list[RunSpec], opts: RayOptions, on_done: OnDone, task=None) 
         refs = {remote.remote(spec): spec for spec in specs}
         results = []
         while refs:
-            done, _ = ray.wait(list(refs), num_returns=1)
+            done, _ = ray.wait(list(refs), num_returns=1, timeout=2.0)
+            if not done:
+                if on_poll is not None:
+                    on_poll()
+                continue
             spec = refs.pop(done[0])
             results.append(_ray_result(ray, done[0], spec))
             on_done(results[-1])
@@ -227,14 +276,27 @@ def slurm_executor(opts: SlurmOptions):
     return executor
 
 
+def slurm_task(spec: RunSpec) -> RunResult:
+    """The body of one submitit job: :func:`run_one`, stamped with the host it ran on."""
+    import socket
+
+    result = run_one(spec)
+    result.node = socket.gethostname()
+    return result
+
+
 def run_slurm(
-    specs: list[RunSpec], opts: SlurmOptions, on_done: OnDone, poll: float = 1.0
+    specs: list[RunSpec],
+    opts: SlurmOptions,
+    on_done: OnDone,
+    poll: float = 1.0,
+    on_poll: OnPoll | None = None,
 ) -> list[RunResult]:
     """Submit one job per run (a Slurm job array via ``executor.batch()``) and wait for them all."""
     executor = slurm_executor(opts)
     os.environ["PYTHONPATH"] = with_repo_on_path()["PYTHONPATH"]  # the job processes import grid
     with executor.batch():
-        jobs = [executor.submit(run_one, spec) for spec in specs]
+        jobs = [executor.submit(slurm_task, spec) for spec in specs]
     pending = dict(zip(jobs, specs))
     results = []
     while pending:
@@ -250,5 +312,7 @@ def run_slurm(
                 )
             on_done(results[-1])
         if pending:
+            if on_poll is not None:
+                on_poll()
             time.sleep(poll)
     return results

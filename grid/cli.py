@@ -23,13 +23,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from common.names import did_you_mean
+from common import run_folder as rf
 from common.run_folder import grid_log_path
 from training.config import PROFILES, load_profile
 
 from . import backends
+from .checks import check_arguments, check_reference, train_args
 from .plan import (
     Plan,
     bench_arguments,
@@ -42,6 +44,7 @@ from .plan import (
 from .plan import train_commands as plan_train_commands
 from .progress import Progress
 from .run_one import RunResult, RunSpec
+from .storage import deposit_outputs, mark_storage
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("local", "ray", "slurm")
@@ -95,7 +98,16 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
         default=Path("data/processed"),
         help="processed data sets (default data/processed)",
     )
-    p.add_argument("--runs", type=Path, default=Path("runs"), help="run folders (default runs)")
+    p.add_argument(
+        "--runs", type=Path, default=Path("runs"), help="run folders, read by eval.py (default runs)"
+    )
+    p.add_argument(
+        "--storage",
+        type=Path,
+        default=None,
+        help="where the trainers write their run folders and checkpoints (default: --runs); on a cluster "
+        "a path every node shares, and each finished run's small files come back to --runs",
+    )
     p.add_argument(
         "--results", type=Path, default=None, help="eval.py output folder (default results/<profile>)"
     )
@@ -197,12 +209,21 @@ def prepare_all(plan: Plan, python: str, failed: list[str]) -> None:
                 break
 
 
+def storage_root(args: argparse.Namespace) -> Path:
+    """Where the trainers write (``--storage``, default ``--runs``), absolute: workers may run elsewhere."""
+    return (args.storage or args.runs).resolve()
+
+
+def returns_outputs(args: argparse.Namespace) -> bool:
+    return storage_root(args) != args.runs.resolve()
+
+
 def run_specs(
-    plan: Plan, python: str, threads: int, group_folds: bool, skip_datasets: set[str]
+    plan: Plan, python: str, threads: int, group_folds: bool, skip_datasets: set[str], token: str = ""
 ) -> list[RunSpec]:
     """One :class:`RunSpec` per train.py command (absolute paths: workers may run elsewhere)."""
     args = plan.args
-    runs, data_root = args.runs.resolve(), args.data_root.resolve()
+    runs, data_root = storage_root(args), args.data_root.resolve()
     todo = [j for j in plan.todo if j.dataset not in skip_datasets]
     env = (*backends.thread_env(threads), ("PYTHONPATH", backends.with_repo_on_path()["PYTHONPATH"]))
     out = []
@@ -212,7 +233,7 @@ def run_specs(
         args.profile,
         data_root,
         runs,
-        [*shlex.split(args.train_args), "--no-progress"],
+        [*train_args(args.train_args), "--no-progress"],
         group_folds,
     ):
         folders = [j.folder(runs) for j in jobs]
@@ -230,6 +251,9 @@ def run_specs(
                 str(grid_log_path(folders)),
                 env,
                 args.retries,
+                storage=str(runs) if token else "",
+                storage_token=token,
+                return_outputs=returns_outputs(args),
             )
         )
     return out
@@ -240,26 +264,35 @@ def clear_overwritten(plan: Plan) -> None:
     for job in plan.todo:
         if plan.actions[job] == "overwrite":
             shutil.rmtree(job.folder(plan.args.runs), ignore_errors=True)
+            shutil.rmtree(job.folder(storage_root(plan.args)), ignore_errors=True)
 
 
-def execute(
-    specs: list[RunSpec], args: argparse.Namespace, threads: int, progress: Progress
-) -> list[RunResult]:
-    """Hand the runs to the chosen backend."""
-    if args.backend == "local":
-        return backends.run_local(specs, args.workers, progress.finished, progress.started)
+def ray_options(args: argparse.Namespace, threads: int) -> backends.RayOptions:
     memory_gb = args.memory_per_run
+    return backends.RayOptions(
+        cpus_per_run=threads,
+        gpus_per_run=args.gpus_per_run,
+        memory_per_run=int(memory_gb * 2**30) if memory_gb else None,
+        address=args.address,
+        num_cpus=threads * args.workers,
+        temp_dir=str(Path(args.ray_tmp).resolve()) if args.ray_tmp else None,
+        retries=args.retries,
+    )
+
+
+def run_threads(args: argparse.Namespace) -> int:
+    return args.cpus_per_run or backends.threads_per_run(args.workers)
+
+
+def execute(specs: list[RunSpec], args: argparse.Namespace, progress: Progress) -> list[RunResult]:
+    """Hand the runs to the chosen backend; each result's returned files land in ``--runs`` first."""
+    threads = run_threads(args)
+    on_done = returned_to(args, specs, progress.finished)
+    if args.backend == "local":
+        return backends.run_local(specs, args.workers, on_done, progress.started)
+    on_poll = running_counter(specs, progress)
     if args.backend == "ray":
-        opts = backends.RayOptions(
-            cpus_per_run=threads,
-            gpus_per_run=args.gpus_per_run,
-            memory_per_run=int(memory_gb * 2**30) if memory_gb else None,
-            address=args.address,
-            num_cpus=threads * args.workers,
-            temp_dir=args.ray_tmp,
-            retries=args.retries,
-        )
-        return backends.run_ray(specs, opts, progress.finished)
+        return backends.run_ray(specs, ray_options(args, threads), on_done, on_poll=on_poll)
     opts = backends.SlurmOptions(
         folder=str(args.slurm_folder or args.runs / "_submitit"),
         cluster=args.slurm_cluster,
@@ -267,12 +300,37 @@ def execute(
         timeout_min=args.slurm_time,
         cpus_per_run=threads,
         gpus_per_run=int(args.gpus_per_run),
-        mem_gb=memory_gb,
+        mem_gb=args.memory_per_run,
     )
-    return backends.run_slurm(specs, opts, progress.finished)
+    return backends.run_slurm(specs, opts, on_done, on_poll=on_poll)
 
 
-def train_all(plan: Plan, python: str, failed: list[str]) -> None:
+def returned_to(args: argparse.Namespace, specs: list[RunSpec], report: backends.OnDone) -> backends.OnDone:
+    """``report`` preceded by writing a result's returned files into its ``--runs`` folders."""
+    storage, runs = storage_root(args), args.runs.resolve()
+    folders = {s.label: [runs / Path(f).relative_to(storage) for f in s.folders] for s in specs}
+
+    def on_done(result: RunResult) -> None:
+        for files, folder in zip(result.outputs, folders.get(result.label, ())):
+            deposit_outputs(files, folder)
+        result.outputs = ()  # the bytes are written; keep the result list small
+        report(result)
+
+    return on_done
+
+
+def running_counter(specs: list[RunSpec], progress: Progress) -> backends.OnPoll:
+    """Ray and Slurm start runs out of the driver's sight: a run is running while its folder holds
+    the trainer's lock (docs/ARCHITECTURE.md §6) and is not finished."""
+
+    def poll() -> None:
+        folders = [Path(f) for s in specs for f in s.folders]
+        progress.set_running(sum((f / rf.LOCK).exists() and not rf.is_finished(f) for f in folders))
+
+    return poll
+
+
+def train_all(plan: Plan, python: str, failed: list[str], token: str) -> None:
     args = plan.args
     for job in plan.conflicts:
         print(
@@ -280,17 +338,17 @@ def train_all(plan: Plan, python: str, failed: list[str]) -> None:
             "skipped (use another --runs folder, or --overwrite)",
             file=sys.stderr,
         )
-    threads = args.cpus_per_run or backends.threads_per_run(args.workers)
+    threads = run_threads(args)
     skip = {f.removeprefix("prepare ") for f in failed if f.startswith("prepare ")}
     group = args.backend == "local" and args.workers == 1
     clear_overwritten(plan)
-    specs = run_specs(plan, python, threads, group, skip)
+    specs = run_specs(plan, python, threads, group, skip, token)
     progress = Progress(len(specs), args.workers, args.runs / GRID_LOG)
     progress.emit(
         f"grid: {len(specs)} train.py runs on {args.backend} with {args.workers} worker(s), "
         f"{threads} thread(s) each"
     )
-    execute(specs, args, threads, progress)
+    execute(specs, args, progress)
     progress.emit(progress.summary())
     failed += [r.error for r in progress.failures]
 
@@ -348,45 +406,75 @@ def standing(leaderboard: Path) -> str:
     return f"\nwhere each loss stands{section.rstrip()}\n\nΔ and 95% CI against the reference, per data set and metric: {leaderboard}"
 
 
-def check_arguments(args: argparse.Namespace) -> None:
-    """Reject settings no backend can run (ValueError names the flag), before anything is planned."""
-    from data.registry import DATASETS
+def check_train_args(plan: Plan, python: str) -> bool:
+    """``train.py --check`` once per data set with ``--loss ce`` (the profile, the data set and
+    ``--train-args`` together; each run's own loss is checked when it starts, and a failing run is
+    reported without stopping the grid); False, with the trainer's message, when one is refused."""
+    args = plan.args
+    firsts = {}
+    for job in plan.todo:
+        firsts.setdefault(job.dataset, replace(job, run_name="ce"))
+    for job in firsts.values():
+        extra = train_args(args.train_args)
+        _, cmd = plan_train_commands(
+            python, [job], args.profile, args.data_root.resolve(), storage_root(args), extra, False
+        )[0]
+        done = subprocess.run([*cmd, "--check"], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
+            print(
+                f"run_benchmark: error: --train-args {args.train_args!r} on {job.dataset}: {lines[-1]}",
+                file=sys.stderr,
+            )
+            return False
+    return True
 
-    for name in args.datasets:
-        if name not in DATASETS:
-            raise ValueError(did_you_mean("--datasets data set", name, DATASETS))
-    bad_seeds = [s for s in args.seeds if not 0 <= s < 2**32]
-    if bad_seeds:
-        raise ValueError(f"--seeds must be in [0, 2**32), got {bad_seeds}")
-    if args.runs.exists() and not args.runs.is_dir():
-        raise ValueError(f"--runs {args.runs} exists and is not a folder")
-    if args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
-    if args.retries < 0:
-        raise ValueError(f"--retries must be >= 0, got {args.retries}")
-    if args.cpus_per_run is not None and args.cpus_per_run < 1:
-        raise ValueError(f"--cpus-per-run must be >= 1, got {args.cpus_per_run}")
 
-
-def main(argv: list[str] | None = None) -> int:
+def validated(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], dict] | None:
+    """Parsed and checked arguments with the run names; None (after printing why) when refused."""
     args = build_parser().parse_args(argv)
     registered, required = registry()
     try:
         check_arguments(args)
         recipes, canonical = loss_naming()
         run_names = expand_losses(args.losses, registered, recipes, canonical)
+        args.reference = check_reference(args.reference, run_names, canonical)
     except ValueError as err:
         print(f"run_benchmark: error: {err}", file=sys.stderr)
+        return None
+    return args, run_names, required
+
+
+def main(argv: list[str] | None = None) -> int:
+    checked = validated(argv)
+    if checked is None:
         return 2
+    args, run_names, required = checked
     plan = make_plan(args, run_names, required)
     print_plan(plan, detailed=args.dry_run)
     if args.dry_run:
         return 0
-    failed: list[str] = []
-    start = time.perf_counter()
+    try:  # a Ray cluster that cannot be joined is refused before anything is written
+        backend = args.backend if plan.todo else "none"
+        ray_started = backends.connect(backend, ray_options(args, run_threads(args)))
+    except backends.BackendUnavailable as err:
+        print(f"run_benchmark: error: {err}", file=sys.stderr)
+        return 2
+    try:
+        return run_grid(plan)
+    finally:
+        backends.disconnect(ray_started)
+
+
+def run_grid(plan: Plan) -> int:
+    """Prepare, check the trainer's arguments, train, evaluate; the exit code."""
+    args, failed, start = plan.args, [], time.perf_counter()
     try:
         prepare_all(plan, sys.executable, failed)
-        train_all(plan, sys.executable, failed)
+        if plan.todo and not check_train_args(plan, sys.executable):
+            return 2
+        token = mark_storage(storage_root(args)) if returns_outputs(args) or args.backend != "local" else ""
+        train_all(plan, sys.executable, failed, token)
     except KeyboardInterrupt:
         print(
             f"\nrun_benchmark: interrupted after {format_duration(time.perf_counter() - start)}; finished runs "

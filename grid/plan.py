@@ -116,7 +116,10 @@ def expand_losses(
                 + did_you_mean("loss", unknown[0], [*registered, *keywords])
                 + " Also accepted: a sum such as 'ce+0.5*dice', a plugin 'pkg.mod:Cls'."
             )
-        out.append(canonical(name) if canonical else name)
+        try:
+            out.append(canonical(name) if canonical else name)
+        except ValueError as err:
+            raise ValueError(f"--losses {name!r}: {err}") from None
     return list(dict.fromkeys(out))
 
 

@@ -40,6 +40,14 @@ class Progress:
         with self._lock:
             self.running += 1
 
+    def set_running(self, running: int) -> None:
+        """The running count seen from outside (Ray, Slurm: run folders holding a lock); a line when it changes."""
+        with self._lock:
+            if running == self.running:
+                return
+            self.running = running
+            self.emit(f"grid: running {running}, done {self.done}, failed {self.failed} of {self.total}")
+
     def finished(self, result: RunResult) -> None:
         with self._lock:
             self.running = max(0, self.running - 1)
@@ -56,6 +64,7 @@ class Progress:
         if result.ok:
             metric = "n/a" if result.miou is None else f"{result.miou:.4f}"
             what = f"ok     {result.label}  {format_duration(result.seconds)}  test mIoU {metric}"
+            what += f"  on {result.node}" if result.node else ""
         else:
             what = f"FAILED {result.error}"
         eta = self.eta()

@@ -30,6 +30,8 @@ from pathlib import Path
 
 from common import run_folder as rf
 
+from .storage import collect_outputs, storage_seen
+
 #: Children running now, so that Ctrl-C in the driver can stop them (see :func:`terminate_live`).
 _LIVE: set[subprocess.Popen] = set()
 _LIVE_LOCK = threading.Lock()
@@ -48,6 +50,9 @@ class RunSpec:
     log: str
     env: tuple[tuple[str, str], ...] = ()
     retries: int = 2
+    storage: str = ""  # --storage root the folders live under, when it is not the driver's --runs
+    storage_token: str = ""  # what the storage's token file must say (grid/storage.py)
+    return_outputs: bool = False  # hand the folders' small files back to the driver
 
 
 @dataclass
@@ -64,6 +69,8 @@ class RunResult:
     killed: bool = False
     env_seen: dict[str, str] = field(default_factory=dict)
     message: str = ""  # why a backend lost the run (a Ray or submitit error), when it did
+    node: str = ""  # where it ran (Ray node id, Slurm host), when not on the driver's machine
+    outputs: tuple[dict[str, bytes], ...] = ()  # per folder, when spec.return_outputs
 
     @property
     def error(self) -> str:
@@ -121,6 +128,10 @@ def launch(spec: RunSpec, attempt: int, log) -> int:
 
 def run_one(spec: RunSpec) -> RunResult:
     """Train the run (resume it if unfinished), retrying a killed child; never raises for a failed run."""
+    if spec.storage_token:
+        unseen = storage_seen(spec.storage, spec.storage_token)
+        if unseen:
+            return RunResult(spec.label, False, 2, 0, 0.0, spec.log, message=unseen)
     Path(spec.log).parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     code, attempt = 0, 0
@@ -144,6 +155,7 @@ def run_one(spec: RunSpec) -> RunResult:
         mean_test_miou(spec.folders) if ok else None,
         killed=code < 0,
         env_seen=seen,
+        outputs=tuple(collect_outputs(f) for f in spec.folders) if ok and spec.return_outputs else (),
     )
 
 

@@ -1,4 +1,4 @@
-"""Bad input to ``data/prepare.py``, ``train.py`` and ``eval.py``, run as a user would (issue 16).
+"""Bad input to ``data/prepare.py``, ``train.py``, ``eval.py`` and the benchmark runner, run as a user would (issue 16).
 
 Every case runs the command in a subprocess inside its own copy of a tiny prepared set
 (synth-drive, 3 samples, no maps) and one finished smoke run, and asserts the three
@@ -212,7 +212,28 @@ def _tensorboard_skip() -> str | None:
     return "tensorboard is installed" if importlib.util.find_spec("tensorboard") else None
 
 
-P, T, E = "data/prepare.py", "train.py", "eval.py"
+BENCH = (
+    "--profile",
+    "smoke",
+    "--datasets",
+    DS,
+    "--losses",
+    "dice",
+    "--seeds",
+    "0",
+    "--folds",
+    "0",
+    "--raw-root",
+    "raw",
+    "--data-root",
+    "proc",
+    "--runs",
+    "runs",
+    "--results",
+    "res",
+)
+A_FILE = "proc/synth-drive/metadata.json"
+P, T, E, R = "data/prepare.py", "train.py", "eval.py", "scripts/run_benchmark.py"
 CASES = [
     # data/prepare.py: flags
     Case("prep-unknown-dataset", P, ("--dataset", "synth-drve", *PREP), ("synth-drve", "synth-drive")),
@@ -382,6 +403,7 @@ CASES = [
     Case("train-out-file", T, (*TRAIN, "--out", "proc/synth-drive/metadata.json"), ("--out",)),
     Case("train-channels-last-value", T, (*TRAIN, "--channels-last=yes"), ("--channels-last",)),
     Case("train-list-losses-value", T, ("--list-losses=all",), ("--list-losses",)),
+    Case("train-check-value", T, (*TRAIN, "--check=1"), ("--check",)),
     Case("train-loss-bad-sum", T, ("--loss", "ce+-1*dice", *TRAIN[2:]), ("ce+-1*dice",)),
     Case(
         "train-loss-broken-plugin",
@@ -567,6 +589,58 @@ CASES = [
     Case("eval-config-corrupt", E, (*EVAL,), ("config.json",), truncate(RUN / "config.json")),
     Case("eval-timing-corrupt", E, (*EVAL,), ("timing.json",), write(RUN / "timing.json", b"[1, 2]")),
     Case("eval-log-missing", E, (*EVAL,), ("log.csv",), remove(RUN / "log.csv")),
+    # scripts/run_benchmark.py (segloss-bench): flags
+    Case("bench-unknown-dataset", R, (*BENCH, "--datasets", "synth-drve"), ("--datasets", "synth-drive")),
+    Case("bench-unknown-loss", R, (*BENCH, "--losses", "dicee"), ("--losses", "dice")),
+    Case("bench-bad-sum", R, (*BENCH, "--losses", "ce+*dice"), ("--losses",)),
+    Case("bench-seed-neg", R, (*BENCH, "--seeds", "-1"), ("--seeds",)),
+    Case("bench-seed-text", R, (*BENCH, "--seeds", "x"), ("--seeds",)),
+    Case("bench-fold-3", R, (*BENCH, "--folds", "3"), ("--folds",)),
+    Case("bench-profile", R, (*BENCH, "--profile", "fast"), ("--profile",)),
+    Case("bench-workers-0", R, (*BENCH, "--workers", "0"), ("--workers",)),
+    Case("bench-retries-neg", R, (*BENCH, "--retries", "-1"), ("--retries",)),
+    Case("bench-cpus-0", R, (*BENCH, "--cpus-per-run", "0"), ("--cpus-per-run",)),
+    Case("bench-gpus-neg", R, (*BENCH, "--gpus-per-run", "-1"), ("--gpus-per-run",)),
+    Case(
+        "bench-gpus-fraction-slurm",
+        R,
+        (*BENCH, "--backend", "slurm", "--gpus-per-run", "0.5"),
+        ("--gpus-per-run",),
+    ),
+    Case("bench-memory-0", R, (*BENCH, "--memory-per-run", "0"), ("--memory-per-run",)),
+    Case("bench-memory-text", R, (*BENCH, "--memory-per-run", "lots"), ("--memory-per-run",)),
+    Case("bench-backend", R, (*BENCH, "--backend", "mpi"), ("--backend",)),
+    Case("bench-slurm-cluster", R, (*BENCH, "--slurm-cluster", "pbs"), ("--slurm-cluster",)),
+    Case("bench-slurm-time-0", R, (*BENCH, "--slurm-time", "0"), ("--slurm-time",)),
+    Case("bench-slurm-partition-empty", R, (*BENCH, "--slurm-partition", " "), ("--slurm-partition",)),
+    Case("bench-slurm-folder-file", R, (*BENCH, "--slurm-folder", A_FILE), ("--slurm-folder", A_FILE)),
+    Case("bench-ray-tmp-file", R, (*BENCH, "--ray-tmp", A_FILE), ("--ray-tmp", A_FILE)),
+    Case(
+        "bench-address-closed",
+        R,
+        (*BENCH, "--backend", "ray", "--address", "127.0.0.1:1"),
+        ("--address", "127.0.0.1:1"),
+    ),
+    Case("bench-address-form", R, (*BENCH, "--backend", "ray", "--address", "nowhere"), ("--address",)),
+    Case("bench-train-args-quote", R, (*BENCH, "--train-args", '"--crop'), ("--train-args",)),
+    Case("bench-train-args-owned", R, (*BENCH, "--train-args", "--seed 3"), ("--train-args", "--seed")),
+    Case("bench-train-args-crop", R, (*BENCH, "--train-args", "--crop 100"), ("--train-args", "--crop")),
+    Case("bench-train-args-unknown", R, (*BENCH, "--train-args=--bogus 1"), ("--train-args", "--bogus")),
+    Case("bench-reference", R, (*BENCH, "--reference", "dicee"), ("--reference", "dice")),
+    Case(
+        "bench-raw-root-empty",
+        R,
+        (*BENCH, "--datasets", "drive", "--raw-root", "nowhere", "--data-root", "newproc"),
+        ("--raw-root", "DRIVE"),
+    ),
+    Case("bench-data-root-file", R, (*BENCH, "--data-root", A_FILE), ("--data-root",)),
+    Case("bench-runs-file", R, (*BENCH, "--runs", A_FILE), ("--runs", A_FILE)),
+    Case("bench-results-file", R, (*BENCH, "--results", A_FILE), ("--results", A_FILE)),
+    Case("bench-storage-file", R, (*BENCH, "--storage", A_FILE), ("--storage", A_FILE)),
+    Case("bench-dry-run-value", R, (*BENCH, "--dry-run=1"), ("--dry-run",)),
+    Case("bench-bench-value", R, (*BENCH, "--bench=yes"), ("--bench",)),
+    Case("bench-no-eval-value", R, (*BENCH, "--no-eval=1"), ("--no-eval",)),
+    Case("bench-overwrite-value", R, (*BENCH, "--overwrite=1"), ("--overwrite",)),
 ]
 
 
@@ -595,10 +669,10 @@ def test_bad_input_is_refused_cleanly(case: Case, base: Path, tmp_path: Path):
 
 
 def test_enough_cases_cover_every_flag():
-    """Issue 16 asks for at least 40 cases and every flag of the three commands (from their usage line)."""
+    """Issue 16 asks for at least 40 cases and every flag of the four commands (from their usage line)."""
     assert len(CASES) >= 40
     flags = {a.split("=")[0] for c in CASES for a in c.args if a.startswith("--")}
-    for script in (P, T, E):
+    for script in (P, T, E, R):
         usage = command(script, "--help", cwd=REPO).stdout.split("\n\n")[0]
         named = set(re.findall(r"\[?(--[a-z][a-z-]*)", usage)) - {"--help"}
         assert named, f"{script}: no flags found in its usage line"
