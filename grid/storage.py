@@ -24,8 +24,7 @@ from common import run_folder as rf
 MARK = ".segloss-storage"
 #: Files of a run folder returned to the driver, in write order: ``timing.json`` and
 #: ``test_metrics.csv`` (what makes a run finished, docs/ARCHITECTURE.md §6) come last.
-TRAIN_LOG = "train.log"
-RETURNED_FIRST = (rf.CONFIG, rf.LOG, TRAIN_LOG)
+RETURNED_FIRST = (rf.CONFIG, rf.LOG, rf.TRAIN_LOG)
 RETURNED_LAST = (rf.TEST_METRICS, rf.TIMING)
 
 
