@@ -98,16 +98,7 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
         default=Path("data/processed"),
         help="processed data sets (default data/processed)",
     )
-    p.add_argument(
-        "--runs", type=Path, default=Path("runs"), help="run folders, read by eval.py (default runs)"
-    )
-    p.add_argument(
-        "--storage",
-        type=Path,
-        default=None,
-        help="where the trainers write their run folders and checkpoints (default: --runs); on a cluster "
-        "a path every node shares, and each finished run's small files come back to --runs",
-    )
+    add_output_arguments(p)
     p.add_argument(
         "--results", type=Path, default=None, help="eval.py output folder (default results/<profile>)"
     )
@@ -128,6 +119,19 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="print what would run and a time estimate; run nothing"
     )
     p.add_argument("--overwrite", action="store_true", help="redo finished and unfinished runs from scratch")
+
+
+def add_output_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--runs", type=Path, default=Path("runs"), help="run folders, read by eval.py (default runs)"
+    )
+    p.add_argument(
+        "--storage",
+        type=Path,
+        default=None,
+        help="where the trainers write their run folders and checkpoints (default: --runs); on a cluster "
+        "a path every node shares, and each finished run's small files come back to --runs",
+    )
 
 
 def add_backend_arguments(p: argparse.ArgumentParser) -> None:
