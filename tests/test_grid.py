@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from common import run_folder as rf
 from grid import backends, cli
 from grid.plan import LABEL_ONLY_SPW, Job, expand_losses, train_commands
 from grid.progress import Progress
 from grid.run_one import RunResult, RunSpec, mean_test_miou, run_one
+from grid.storage import RETURNED_FIRST, RETURNED_LAST, deposit_outputs, mark_storage
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = ["--epochs", "6"]
@@ -354,3 +359,142 @@ def test_ctrl_c_stops_the_grid_and_leaves_no_child(data_root, tmp_path):
     assert (
         not Path(f"/proc/{child}").exists() or b"zombie" in Path(f"/proc/{child}/status").read_bytes().lower()
     )
+
+
+# ----------------------------------------------------------------------------- --storage and clusters
+
+
+def test_a_run_that_cannot_see_the_storage_token_is_refused_before_it_starts(tmp_path):
+    storage = tmp_path / "storage"
+    token = mark_storage(storage)
+    assert mark_storage(storage) == token  # the same token on every later grid
+    witness = tmp_path / "started"
+    command = (sys.executable, "-c", f"open({str(witness)!r}, 'w').close()")
+    spec = RunSpec("x", command, str(tmp_path), (), str(tmp_path / "x.log"), storage=str(storage))
+    refused = run_one(replace(spec, storage_token="another driver's token"))
+    assert not refused.ok and refused.attempts == 0 and not witness.exists()
+    assert f"--storage {storage} is not the driver's" in refused.error and token in refused.error
+    missing = run_one(replace(spec, storage=str(tmp_path / "elsewhere"), storage_token=token))
+    assert not missing.ok and "unreadable" in missing.error and not witness.exists()
+    assert run_one(replace(spec, storage_token=token)).attempts == 1 and witness.exists()
+
+
+def test_returned_files_never_land_outside_the_run_folder(tmp_path):
+    with pytest.raises(ValueError, match="outside the run folder"):
+        deposit_outputs({"../escape.txt": b"x"}, tmp_path / "run")
+    deposit_outputs({"config.json": b"{}", "predictions/a.png": b"png"}, tmp_path / "run")
+    assert (tmp_path / "run" / "predictions" / "a.png").read_bytes() == b"png"
+
+
+@pytest.mark.slow
+def test_storage_elsewhere_returns_small_outputs_to_runs(data_root, reference, tmp_path, capsys):
+    runs, storage = tmp_path / "runs", tmp_path / "storage"
+    assert cli.main(grid_argv(data_root, runs, "--storage", str(storage))) == 0
+    here, there = (root / "synth-drive" / "ce" / "seed0" / "fold0" for root in (runs, storage))
+    assert metrics(runs) == reference and rf.is_finished(here) and rf.is_finished(there)
+    assert (there / "last.pt").is_file() and not list(here.glob("*.pt"))  # checkpoints stay in storage
+    returned = sorted(p.relative_to(here).as_posix() for p in here.rglob("*") if p.is_file())
+    assert set(returned) == {*RETURNED_FIRST, *RETURNED_LAST, *_relative_pngs(there)}
+    assert all((here / name).read_bytes() == (there / name).read_bytes() for name in returned)
+    # a driver stopped before timing.json was returned: the next grid returns the files, trains nothing
+    (here / rf.TIMING).unlink()
+    assert cli.main(grid_argv(data_root, runs, "--storage", str(storage))) == 0
+    assert rf.is_finished(here) and metrics(runs) == reference
+    assert (there / rf.TRAIN_LOG).read_text().count("epoch") == (here / rf.TRAIN_LOG).read_text().count(
+        "epoch"
+    )
+    capsys.readouterr()
+    assert cli.main(grid_argv(data_root, runs, "--storage", str(storage), "--dry-run")) == 0
+    assert "1 finished, 0 to run" in capsys.readouterr().out
+
+
+def _relative_pngs(folder: Path) -> list[str]:
+    return [p.relative_to(folder).as_posix() for p in (folder / rf.PREDICTIONS).glob("*.png")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ray_node(env: dict[str, str], temp_dir: str, *where: str) -> subprocess.Popen:
+    """``ray start --block`` of one node in its own process group (stopped by its pid group afterwards)."""
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    cmd = [
+        ray_cli,
+        "start",
+        "--block",
+        *where,
+        "--num-cpus",
+        "1",
+        "--temp-dir",
+        temp_dir,
+        "--object-store-memory",
+        str(100 * 2**20),
+        "--dashboard-agent-listen-port",
+        str(_free_port()),
+        "--disable-usage-stats",
+    ]
+    log = open(Path(temp_dir) / "node.log", "wb")  # noqa: SIM115 (closed with the process)
+    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _alive_nodes(env: dict[str, str], address: str) -> int:
+    code = "import ray; ray.init(address=%r, logging_level='ERROR'); print(len([n for n in ray.nodes() if n['Alive']]))"
+    out = subprocess.run([sys.executable, "-c", code % address], env=env, capture_output=True, text=True)
+    return int(out.stdout.split()[-1]) if out.returncode == 0 and out.stdout.split() else 0
+
+
+@pytest.mark.slow
+def test_two_node_ray_cluster_runs_a_smoke_grid_on_both_nodes(data_root, reference, tmp_path):
+    """``ray start --head`` and ``ray start --address`` on this machine, each with its own temp dir and
+    1 CPU; the benchmark command joins with ``--address`` and its two runs land on the two nodes."""
+    pytest.importorskip("ray")
+    token = tmp_path / "ray_token"
+    token.write_text(secrets.token_hex(32))  # Ray >= 2.59 authenticates cluster members by token
+    env = {**ENV, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+    head_tmp, worker_tmp = (tempfile.mkdtemp(prefix=p, dir="/tmp") for p in ("rh", "rw"))
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    head_args = ("--head", "--port", str(port), "--include-dashboard=false")
+    head_args += ("--ray-client-server-port", str(_free_port()))
+    nodes = [_ray_node(env, head_tmp, *head_args)]
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _alive_nodes(env, address) < 1:
+            time.sleep(1)
+        nodes.append(_ray_node(env, worker_tmp, "--address", address))
+        while time.monotonic() < deadline and _alive_nodes(env, address) < 2:
+            time.sleep(1)
+        assert _alive_nodes(env, address) == 2, (Path(worker_tmp) / "node.log").read_text()[-2000:]
+        runs = tmp_path / "runs"
+        argv = grid_argv(data_root, runs, "--backend", "ray", "--address", address, folds=("0", "1"))
+        grid = subprocess.run(
+            [sys.executable, "scripts/run_benchmark.py", *argv],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert grid.returncode == 0, grid.stderr[-2000:]
+        assert metrics(runs) == reference
+        assert len(set(re.findall(r"test mIoU [\d.]+ +on (\w+)", grid.stdout))) == 2, grid.stdout
+    finally:
+        for node in nodes:
+            _stop_group(node)
+    assert _processes_mentioning(head_tmp) == [] and _processes_mentioning(worker_tmp) == []
+
+
+def _stop_group(node: subprocess.Popen) -> None:
+    """SIGTERM the node's process group (``ray start --block`` stops what it started), SIGKILL leftovers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(node.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            node.wait(20)
+        except subprocess.TimeoutExpired:
+            continue
+        time.sleep(2)
