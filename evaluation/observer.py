@@ -19,6 +19,9 @@ from PIL import Image
 
 from data.registry import get_dataset
 
+from .naming import dataset_label, order_datasets, order_rows, row_label
+from .render import fmt, markdown_table
+
 #: Row label of the inter-observer frame (the ``run`` column), as tables print it.
 INTER_OBSERVER = "inter-observer"
 
@@ -84,3 +87,116 @@ def inter_observer_frame(root: str | Path, indices=None) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+#: Per-image inter-observer scores, written beside the run files (``<out>/runs/``) so that
+#: ``eval.py --runs <out>/runs`` regenerates the human row without the processed data.
+OBSERVER_CSV = "inter_observer.csv"
+#: Columns of the human-row table: the paper's four, then the vessel family's FOV and topology metrics.
+HUMAN_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("miou", "mIoU", 3),
+    ("mdice", "mDice", 3),
+    ("vi", "VI", 2),
+    ("ari", "ARI", 3),
+    ("fov_acc", "Acc (FOV)", 4),
+    ("fov_sens", "Sens (FOV)", 4),
+    ("fov_spec", "Spec (FOV)", 4),
+    ("cldice", "clDice", 3),
+    ("betti0_err", "Betti-0 err", 1),
+    ("betti1_err", "Betti-1 err", 1),
+)
+
+
+def observer_scores(runs_root: Path, data_root: Path, datasets) -> tuple[pd.DataFrame, list[str]]:
+    """Per-image inter-observer rows of ``datasets``, and notes on the sets that have none.
+
+    Taken from ``runs_root/inter_observer.csv`` when it exists (a committed copy), else computed from
+    the processed sets under ``data_root`` that have ``masks2/``.
+    """
+    committed = Path(runs_root) / OBSERVER_CSV
+    if committed.is_file():
+        frame = pd.read_csv(committed)
+        return frame[frame["dataset"].isin(list(datasets))].reset_index(drop=True), []
+    frames, notes = [], []
+    for dataset in datasets:
+        root = Path(data_root) / dataset
+        if second_observer_indices(root):
+            frames.append(inter_observer_frame(root))
+        elif get_dataset(dataset).family == "drive" and not root.is_dir():  # the vessel sets have observers
+            notes.append(f"{dataset}: inter-observer row skipped ({root} not found; --data-root {data_root})")
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), notes
+
+
+def human_row_frame(images: pd.DataFrame, observer: pd.DataFrame) -> pd.DataFrame:
+    """Per data set: the second observer and every run name, on the images that have a second annotation.
+
+    Each run name's value is the mean over its runs' predictions of those test images (every seed,
+    every fold whose test split holds one); the observer's is the mean over the same images.
+
+    Returns:
+        DataFrame with ``dataset, row, n_images, n_predictions`` and one column per metric of
+        :data:`HUMAN_COLUMNS` present in both frames.
+    """
+    keys = [k for k, _, _ in HUMAN_COLUMNS if k in observer.columns and k in images.columns]
+    rows = []
+    for dataset, human in observer.groupby("dataset", sort=False):
+        wanted = set(human["index"])
+        preds = images[(images["dataset"] == dataset) & images["index"].isin(wanted)]
+        rows.append(
+            {
+                "dataset": dataset,
+                "row": INTER_OBSERVER,
+                "n_images": len(human),
+                "n_predictions": len(human),
+                **human[keys].mean().to_dict(),
+            }
+        )
+        for run_name, group in preds.groupby("run_name", sort=False):
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "row": run_name,
+                    "n_images": group["index"].nunique(),
+                    "n_predictions": len(group),
+                    **group[keys].apply(pd.to_numeric).mean().to_dict(),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def human_row_markdown(frame: pd.DataFrame) -> str:
+    """``human_row.md``: per data set, the inter-observer row above every loss row, same images."""
+    columns = [(k, label, d) for k, label, d in HUMAN_COLUMNS if k in frame.columns]
+    parts = [
+        "# Human row: the second observer against the first\n",
+        "Inter-observer agreement: the second manual annotation scored as a prediction against the first, "
+        "with the same metrics and FOV as the models (`evaluation/observer.py`). Each loss row is the mean "
+        "over its runs' predictions of the same test images (every seed; each image is in one fold's test "
+        "split). Means over images; no test: this row is a yardstick, not a competitor.\n",
+    ]
+    for dataset in order_datasets(frame["dataset"].unique()):
+        part = frame[frame["dataset"] == dataset].set_index("row")
+        human = part.loc[INTER_OBSERVER]
+        names = [INTER_OBSERVER, *order_rows([r for r in part.index if r != INTER_OBSERVER])]
+        rows = [
+            [
+                "Inter-observer (2nd vs 1st)" if name == INTER_OBSERVER else row_label(name),
+                int(part.loc[name, "n_predictions"]),
+                *(fmt(part.loc[name, k], d) for k, _, d in columns),
+            ]
+            for name in names
+        ]
+        header = ["Row", "predictions", *(label for _, label, _ in columns)]
+        parts.append(
+            f"## {dataset_label(dataset)}: {int(human['n_images'])} test images with a second annotation\n"
+        )
+        parts.append(markdown_table(header, rows))
+    return "\n".join(parts)
+
+
+def write_human_row(out: Path, frame: pd.DataFrame) -> None:
+    """``human_row.{csv,md}`` in ``out`` (nothing when no data set has a second observer)."""
+    if frame.empty:
+        return
+    frame.to_csv(out / "human_row.csv", index=False, float_format="%.6g")
+    (out / "human_row.md").write_text(human_row_markdown(frame), encoding="utf-8")

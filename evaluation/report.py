@@ -17,7 +17,7 @@ from pathlib import Path
 from common.run_folder import SMALL_FILES, RunId
 from data.files import staging_dir
 
-from . import cost, extended, figures, stat_figures, stats, tables
+from . import cost, extended, figures, observer, stat_figures, stats, tables
 from . import leaderboard as lb
 from .naming import PAPER_METRICS, SPW_RUN, order_datasets, order_rows
 from .runs import discover_runs
@@ -89,6 +89,7 @@ def evaluate(
             pywarnings.simplefilter("always")
             _write_all(tmp, found.runs, datasets, losses, data_root, bench_csv, n_images, settings, notes)
         copy_run_files(tmp / "runs", found.runs, bench_csv)
+        write_observer(tmp, runs_root, data_root, found.runs, notes)
         notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
         (tmp / "warnings.txt").write_text("".join(f"{n}\n" for n in notes))
         write_manifest(tmp, command, runs_root, data_root, bench_csv, profile, found.runs, len(notes))
@@ -197,6 +198,18 @@ def write_statistics(out: Path, runs, settings: Settings, notes: list[str]) -> N
     for m in metrics:
         stat_figures.cd_diagram(computed.friedman[m.key], m, fig_dir)
     stat_figures.rank_stability_plot(computed.stability, metrics, fig_dir)
+
+
+def write_observer(out: Path, runs_root: Path, data_root: Path, runs, notes: list[str]) -> None:
+    """The human row (issue 17 §5): ``human_row.{csv,md}``, and the per-image inter-observer scores
+    copied to ``<out>/runs/inter_observer.csv`` beside the run files they are compared with."""
+    datasets = order_datasets({run.dataset for run in runs})
+    scores, skipped = observer.observer_scores(runs_root, data_root, datasets)
+    notes += skipped
+    if scores.empty:
+        return
+    observer.write_human_row(out, observer.human_row_frame(stats.per_image_frame(runs), scores))
+    scores.to_csv(out / "runs" / observer.OBSERVER_CSV, index=False)
 
 
 def copy_run_files(dest: Path, runs, bench_csv: Path | None) -> None:
