@@ -113,3 +113,43 @@ def test_binary_soft_skeleton_equals_the_soft_skeleton_of_binary_maps(num_iter):
         fast = binary_soft_skeleton(mask, num_iter)
         assert fast.dtype == torch.bool
         assert torch.equal(fast.double(), oracle_skel(mask.double()[:, None], num_iter)[:, 0])
+
+
+# ----------------------------------------------------------------------------- compiled kernels
+
+
+def _skeleton_and_grads(x, weight, use_kernels, monkeypatch):
+    import losses.soft_skeleton as skeleton
+
+    monkeypatch.setattr(skeleton, "USE_KERNELS", use_kernels)
+    out = []
+    for fn in (lambda t: soft_skeleton(t, 10), soft_erode, soft_dilate):
+        leaf = x.clone().requires_grad_()
+        value = fn(leaf)
+        (grad,) = torch.autograd.grad((value * weight).sum(), leaf)
+        out += [value.detach(), grad]
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("ties", [False, True], ids=["continuous", "ties"])
+@pytest.mark.parametrize("shape", [(2, 3, 29, 31), (1, 1, 1, 7), (1, 1, 6, 1), (1, 1, 2, 2), (4, 9)])
+def test_compiled_kernels_equal_the_tensor_passes_bit_for_bit(shape, ties, dtype, monkeypatch):
+    """Values and gradients of the skeleton, erosion and dilation with and without the numba kernels."""
+    pytest.importorskip("numba")
+    x = probabilities(7, dtype, shape=shape, ties=ties)
+    weight = torch.randn(shape, generator=torch.Generator().manual_seed(8), dtype=dtype)
+    compiled = _skeleton_and_grads(x, weight, True, monkeypatch)
+    passes = _skeleton_and_grads(x, weight, False, monkeypatch)
+    assert all(torch.equal(a, b) for a, b in zip(compiled, passes))
+
+
+def test_kernels_are_used_for_cpu_floats_only(monkeypatch):
+    import losses.soft_skeleton as skeleton
+
+    pytest.importorskip("numba")
+    assert skeleton._compiled(torch.zeros(1, 1, 4, 4))
+    assert not skeleton._compiled(torch.zeros(1, 1, 4, 4, dtype=torch.float16))
+    assert not skeleton._compiled(torch.zeros(1, 1, 0, 4))
+    monkeypatch.setattr(skeleton, "USE_KERNELS", False)
+    assert not skeleton._compiled(torch.zeros(1, 1, 4, 4))
