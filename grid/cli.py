@@ -17,6 +17,7 @@ through to train.py unchanged.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import subprocess
@@ -348,13 +349,21 @@ def train_all(plan: Plan, python: str, failed: list[str], token: str) -> None:
     clear_overwritten(plan)
     specs = run_specs(plan, python, threads, group, skip, token)
     progress = Progress(len(specs), args.workers, args.runs / GRID_LOG)
-    progress.emit(
-        f"grid: {len(specs)} train.py runs on {args.backend} with {args.workers} worker(s), "
-        f"{threads} thread(s) each"
-    )
+    progress.emit(f"grid: {len(specs)} train.py runs {where_runs_go(args)}, {threads} thread(s) each")
     execute(specs, args, progress)
     progress.emit(progress.summary())
     failed += [r.error for r in progress.failures]
+
+
+def where_runs_go(args: argparse.Namespace) -> str:
+    """The grid's first line: N workers here, or the cluster that schedules the runs."""
+    if args.backend == "slurm":
+        return (
+            f"as Slurm jobs (submitit executor: {args.slurm_cluster or 'Slurm if sbatch exists, else local'})"
+        )
+    if args.backend == "ray" and (args.address or os.environ.get("RAY_ADDRESS")):
+        return f"on the Ray cluster at {args.address or os.environ['RAY_ADDRESS']}"
+    return f"on {args.backend} with {args.workers} worker(s)"
 
 
 def bench_and_evaluate(plan: Plan, python: str, failed: list[str]) -> None:

@@ -498,3 +498,21 @@ def _stop_group(node: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             continue
         time.sleep(2)
+
+
+def test_first_line_names_workers_here_or_the_cluster(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+    def parse(argv):
+        return cli.build_parser().parse_args(["--datasets", "synth-drive", *argv])
+
+    local = parse(["--workers", "3"])
+    assert cli.where_runs_go(local) == "on local with 3 worker(s)"
+    assert (
+        cli.where_runs_go(parse(["--backend", "ray", "--address", "h:6379"]))
+        == "on the Ray cluster at h:6379"
+    )
+    monkeypatch.setenv("RAY_ADDRESS", "e:1")
+    assert cli.where_runs_go(parse(["--backend", "ray"])) == "on the Ray cluster at e:1"
+    slurm = cli.where_runs_go(parse(["--backend", "slurm", "--slurm-cluster", "local"]))
+    assert slurm == "as Slurm jobs (submitit executor: local)"
