@@ -373,7 +373,7 @@ def bench_and_evaluate(plan: Plan, python: str, failed: list[str]) -> None:
         cmd = [
             python,
             str(bench),
-            *bench_arguments(load_profile(args.profile)),
+            *bench_arguments(load_profile(args.profile), plan.run_names, run_threads(args)),
             "--csv",
             str(args.runs / "bench_losses.csv"),
         ]

@@ -123,17 +123,25 @@ def expand_losses(
     return list(dict.fromkeys(out))
 
 
-def bench_arguments(recipe: dict) -> list[str]:
-    """scripts/bench_losses.py arguments timing the losses at the profile's training shape.
+def bench_arguments(
+    recipe: dict, run_names: list[str] | None = None, threads: int | None = None
+) -> list[str]:
+    """scripts/bench_losses.py arguments timing the grid's rows at the profile's training shape.
 
     A profile with a crop trains on ``batch × crop`` tensors, so that is the shape whose loss
     cost belongs in table3 beside the runs' epoch times; a profile without one trains on whole
-    images of data-set-dependent size, so bench_losses keeps its own default sizes then.
+    images of data-set-dependent size, so bench_losses keeps its own default sizes then. Every row
+    of the grid is timed (sums and plugins included, by run name), with the runs' thread count.
     """
-    if recipe.get("crop") is None:
-        return []
-    h, w = recipe["crop"]
-    return ["--sizes", f"{recipe['batch_size']}x{h}x{w}"]
+    out = []
+    if recipe.get("crop") is not None:
+        h, w = recipe["crop"]
+        out += ["--sizes", f"{recipe['batch_size']}x{h}x{w}"]
+    if run_names:
+        out += ["--losses", ",".join(run_names)]
+    if threads:
+        out += ["--threads", str(threads)]
+    return out
 
 
 def plan_jobs(datasets: list[str], run_names: list[str], seeds: list[int], folds: list[int]) -> list[Job]:

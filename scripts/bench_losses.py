@@ -40,7 +40,7 @@ import torch
 from data.files import atomic_write_bytes
 from data.processing import class_weights, isbi2012_target
 from data.raw import ISBI2012_DIR, read_volume_file
-from losses import LOSSES, MAP_CHANNELS, build_loss
+from losses import LOSSES, MAP_CHANNELS, build_loss, loss_run_name
 from losses._spw_reference import literal_spw_loss
 from losses.maps import MAP_GENERATORS
 from training.device import device_name, synchronize
@@ -68,7 +68,23 @@ def loss_function(row: str) -> LossFn:
 
 def required_maps(row: str) -> tuple[str, ...]:
     """Names of the per-pixel maps a row's loss declares (the oracle needs none)."""
-    return LOSSES[row].required_maps if row in LOSSES else ()
+    if row in LOSSES:
+        return tuple(LOSSES[row].required_maps)
+    return () if row in EXTRA_ROWS else tuple(build_loss(row).required_maps)
+
+
+def canonical_row(row: str, available: list[str], parser: argparse.ArgumentParser) -> str:
+    """A table row: a registered loss or extra row as given, else the run name of a loss specification
+    (a weighted sum such as a recipe row, keywords, a plugin), as the runs' folders name it."""
+    if row in available:
+        return row
+    try:
+        return loss_run_name(row)
+    except (ValueError, TypeError) as err:
+        parser.error(
+            f"--losses: {row!r} is neither one of {', '.join(available)} nor a loss specification ({err})"
+        )
+        raise  # unreachable: parser.error exits
 
 
 def parse_sizes(text: str) -> list[tuple[int, int, int]]:
@@ -216,10 +232,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--csv", type=Path, default=None, help="write the rows to this CSV (atomically)")
     args = p.parse_args(argv)
-    rows = [r.strip() for r in args.losses.split(",") if r.strip()]
-    unknown = [r for r in rows if r not in available]
-    if unknown:
-        p.error(f"--losses: unknown {', '.join(unknown)}; available: {', '.join(available)}")
+    rows = [canonical_row(r.strip(), available, p) for r in args.losses.split(",") if r.strip()]
     args.rows = [
         "ce",
         *[r for r in dict.fromkeys(rows) if r != "ce"],

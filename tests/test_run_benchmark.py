@@ -175,6 +175,16 @@ def test_bench_times_the_losses_at_the_profiles_training_shape():
     assert bench_arguments({"batch_size": 10, "crop": [256, 320]}) == ["--sizes", "10x256x320"]
     # no crop: whole images of data-set-dependent size; bench_losses keeps its default sizes
     assert bench_arguments({"batch_size": 10, "crop": None}) == []
+    # every row of the grid, sums included, with the runs' threads
+    rows = ["ce", "ce+dice+skeleton_recall"]
+    assert bench_arguments({"batch_size": 2, "crop": [8, 8]}, rows, 1) == [
+        "--sizes",
+        "2x8x8",
+        "--losses",
+        "ce,ce+dice+skeleton_recall",
+        "--threads",
+        "1",
+    ]
 
 
 def test_standing_prints_the_overall_ranking(tmp_path):

@@ -381,3 +381,21 @@ def test_bench_losses_writes_the_cost_table(tmp_path, capsys):
     assert bench.parse_sizes("10x512x512, 2x128x96") == [(10, 512, 512), (2, 128, 96)]
     with pytest.raises(SystemExit):
         bench.main(["--losses", "no_such_loss"])
+
+
+def test_bench_losses_times_recipe_rows_under_their_run_names(tmp_path, capsys):
+    """Table 3 needs every grid row: sums and keyword rows are timed under the runs' folder names."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_losses.py"
+    spec = importlib.util.spec_from_file_location("bench_losses", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "costs.csv"
+    losses = "ce+dice+skeleton_recall,focal[gamma=2.5],wce"
+    argv = ["--device", "cpu", "--sizes", "1x32x32", "--losses", losses, "--repeats", "1", "--warmup", "0"]
+    assert bench.main([*argv, "--csv", str(out)]) == 0
+    names = [r.split(",")[0] for r in out.read_text().splitlines()[1:]]
+    assert names == ["ce", "ce+dice+skeleton_recall", "focal+gamma=2.5", "wce"]
+    assert bench.required_maps("wce+dice") == ("wce",)
+    with pytest.raises(SystemExit):
+        bench.main(["--losses", "ce+no_such_loss"])
+    assert "nor a loss specification" in capsys.readouterr().err
