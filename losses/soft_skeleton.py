@@ -121,7 +121,7 @@ def _run_kernel(kernel, *tensors: torch.Tensor) -> torch.Tensor:
     """``kernel(*planes, out, work)`` on ``(P, H, W)`` numpy views of the tensors; returns ``out``."""
     first = tensors[0]
     out = torch.empty(first.shape, dtype=first.dtype)
-    planes = [t.detach().contiguous().reshape(-1, *t.shape[-2:]).numpy() for t in tensors]
+    planes = [_array(t).reshape(-1, *t.shape[-2:]) for t in tensors]
     kernel(*planes, out.view(-1, *first.shape[-2:]).numpy(), _workspace(planes[0].shape, planes[0].dtype))
     return out
 

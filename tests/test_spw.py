@@ -346,11 +346,17 @@ def test_cuda_matches_cpu():
 # --------------------------------------------------------------------------- the cost table
 
 
-def test_bench_losses_writes_the_cost_table(tmp_path, capsys):
+def _bench_losses_script():
+    """scripts/bench_losses.py loaded as a module (scripts are not imported by the suite's code)."""
     path = Path(__file__).resolve().parents[1] / "scripts" / "bench_losses.py"
     spec = importlib.util.spec_from_file_location("bench_losses", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_bench_losses_writes_the_cost_table(tmp_path, capsys):
+    bench = _bench_losses_script()
     out = tmp_path / "costs.csv"
     argv = [
         "--device",
@@ -385,10 +391,7 @@ def test_bench_losses_writes_the_cost_table(tmp_path, capsys):
 
 def test_bench_losses_times_recipe_rows_under_their_run_names(tmp_path, capsys):
     """Table 3 needs every grid row: sums and keyword rows are timed under the runs' folder names."""
-    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_losses.py"
-    spec = importlib.util.spec_from_file_location("bench_losses", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench_losses_script()
     out = tmp_path / "costs.csv"
     losses = "ce+dice+skeleton_recall,focal[gamma=2.5],wce"
     argv = ["--device", "cpu", "--sizes", "1x32x32", "--losses", losses, "--repeats", "1", "--warmup", "0"]
