@@ -1,7 +1,8 @@
 """Turn finished runs into the paper's tables and figures: ``python eval.py [--runs runs] [--name NAME]``.
 
 Reads ``runs/<dataset>/<run-name>/seed<S>/fold<k>/`` (docs/ARCHITECTURE.md §6) and writes
-``results/<name>/`` (§7): leaderboard.* (run-level statistics against ``--reference``), table1.*,
+``results/<name>/`` (§7): leaderboard.* (run-level statistics against ``--reference``; one
+leaderboard_vs_<name>.* per ``--also-reference``), table1.*,
 table1_vs_paper.*, metrics_extended.*, table3.*, figures/*.png, warnings.txt, manifest.json, and the
 runs' small files under runs/ (``--runs results/<name>/runs`` regenerates everything but the
 qualitative figure). ``--compare A B`` also prints one comparison in detail. Missing runs print as "–" with a warning; corrupt run
@@ -127,6 +128,7 @@ def seed_int(text: str) -> int:
 def check_statistics(args: argparse.Namespace) -> None:
     """--reference and --compare must name runs that --runs holds finished (did-you-mean otherwise)."""
     wanted = [(f"--reference {args.reference}", args.reference)] if args.reference else []
+    wanted += [(f"--also-reference {name}", name) for name in args.also_reference]
     wanted += [(f"--compare {' '.join(args.compare)}", name) for name in args.compare or ()]
     if not wanted:
         return
@@ -143,6 +145,13 @@ def add_statistics_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="run name every other is compared with, e.g. ce, spw, 'spw+use_prediction=False' "
         "(default: spw when present, else the first run name found)",
+    )
+    parser.add_argument(
+        "--also-reference",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="also write leaderboard_vs_<NAME>.{json,csv,md,tex} with every run name compared with NAME",
     )
     parser.add_argument(
         "--compare",
@@ -213,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             correction=args.correction,
             boot_seed=args.boot_seed,
             mixed_model=args.mixed_model,
+            also_reference=tuple(dict.fromkeys(args.also_reference)),
         )
         if args.compare:
             print(compare_text(args, *args.compare))

@@ -12,7 +12,7 @@ import importlib.metadata
 import json
 import math
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -379,14 +379,32 @@ def latex_report(stats: Statistics, metrics: list[Metric], settings: st.Settings
 
 
 def write_leaderboard(
-    out: Path, stats: Statistics, board: dict, metrics: list[Metric], settings: st.Settings
+    out: Path,
+    stats: Statistics,
+    board: dict,
+    metrics: list[Metric],
+    settings: st.Settings,
+    stem: str = "leaderboard",
 ) -> None:
-    """leaderboard.json (validated first), leaderboard.csv, leaderboard.md, leaderboard.tex."""
+    """<stem>.json (validated first), <stem>.csv, <stem>.md, <stem>.tex."""
     validate(board)
-    (out / "leaderboard.json").write_text(json.dumps(board, indent=1, allow_nan=False) + "\n")
-    long_table(stats).to_csv(out / "leaderboard.csv", index=False, float_format="%.6g")
-    (out / "leaderboard.md").write_text(markdown_report(stats, metrics, settings))
-    (out / "leaderboard.tex").write_text(latex_report(stats, metrics, settings))
+    (out / f"{stem}.json").write_text(json.dumps(board, indent=1, allow_nan=False) + "\n")
+    long_table(stats).to_csv(out / f"{stem}.csv", index=False, float_format="%.6g")
+    (out / f"{stem}.md").write_text(markdown_report(stats, metrics, settings))
+    (out / f"{stem}.tex").write_text(latex_report(stats, metrics, settings))
+
+
+def against(
+    stats: Statistics, images: pd.DataFrame, metrics: list[Metric], settings: st.Settings
+) -> Statistics:
+    """``stats`` with its comparisons redone against ``settings.reference``.
+
+    Only the comparisons depend on the reference; ranks, bootstrap stability, Friedman/Nemenyi and the
+    variance decomposition are shared, so a second leaderboard costs one comparison frame.
+    """
+    if settings.reference not in set(images["run_name"]):
+        raise st.StatisticsError(f"reference {settings.reference!r} has no run")
+    return replace(stats, comparisons=st.comparison_frame(images, metrics, settings))
 
 
 def describe_comparison(

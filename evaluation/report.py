@@ -11,7 +11,7 @@ import json
 import shutil
 import time
 import warnings as pywarnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from common.run_folder import SMALL_FILES, RunId
@@ -57,11 +57,13 @@ def evaluate(
     correction: str = "holm",
     boot_seed: int = 0,
     mixed_model: bool = False,
+    also_reference: tuple[str, ...] = (),
 ) -> Evaluation:
     """Write every table and figure of results/<name>/ from the finished runs under ``runs_root``.
 
     The statistics (leaderboard.*, forest/dots/cd/rank-stability figures) compare every run name with
     ``reference`` (default: ``spw`` when present, else the first run name in the paper's row order);
+    each name in ``also_reference`` adds ``leaderboard_vs_<name>.*`` with the comparisons against it;
     the small files of every run read are copied to ``<out>/runs/`` so that ``--runs <out>/runs``
     regenerates the tables.
 
@@ -88,6 +90,9 @@ def evaluate(
         with pywarnings.catch_warnings(record=True) as caught:
             pywarnings.simplefilter("always")
             _write_all(tmp, found.runs, datasets, losses, data_root, bench_csv, n_images, settings, notes)
+            others = [name for name in also_reference if name != settings.reference]
+            if others:
+                write_other_references(tmp, found.runs, settings, others)
         copy_run_files(tmp / "runs", found.runs, bench_csv)
         write_observer(tmp, runs_root, data_root, found.runs, notes)
         notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
@@ -198,6 +203,23 @@ def write_statistics(out: Path, runs, settings: Settings, notes: list[str]) -> N
     for m in metrics:
         stat_figures.cd_diagram(computed.friedman[m.key], m, fig_dir)
     stat_figures.rank_stability_plot(computed.stability, metrics, fig_dir)
+
+
+def write_other_references(out: Path, runs, settings: Settings, names) -> None:
+    """``leaderboard_vs_<name>.{json,csv,md,tex}`` for each extra reference (same runs, same settings).
+
+    The reference-free statistics (ranks, bootstrap, Friedman) are recomputed with the same seed, so
+    they equal those of leaderboard.*; only the comparisons change.
+    """
+    metrics = list(PAPER_METRICS)
+    images = stats.per_image_frame(runs)
+    computed = lb.compute(images, metrics, settings)
+    profiles = {(r.dataset, r.run_name): r.config.get("profile") for r in runs}
+    for name in names:
+        local = replace(settings, reference=name)
+        other = lb.against(computed, images, metrics, local)
+        board = lb.build_leaderboard(other, metrics, local, profiles, [str(r.path) for r in runs])
+        lb.write_leaderboard(out, other, board, metrics, local, stem=f"leaderboard_vs_{name}")
 
 
 def write_observer(out: Path, runs_root: Path, data_root: Path, runs, notes: list[str]) -> None:

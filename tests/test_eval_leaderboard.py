@@ -149,3 +149,33 @@ def empty_dir(tmp_path):
     folder = tmp_path / "none"
     folder.mkdir(exist_ok=True)
     return folder
+
+
+def test_also_reference_writes_a_second_leaderboard_that_equals_a_separate_evaluation(runs, tmp_path):
+    """--also-reference ce: leaderboard_vs_ce.* equals leaderboard.* of an evaluation with --reference ce."""
+    none = empty_dir(tmp_path)
+    both, alone = tmp_path / "both", tmp_path / "alone"
+    common = ["--runs", str(runs), "--n-boot", "50", "--data-root", str(none)]
+    assert (
+        eval_cli.main([*common, "--out", str(both), "--reference", "spw", "--also-reference", "ce", "spw"])
+        == 0
+    )
+    assert eval_cli.main([*common, "--out", str(alone), "--reference", "ce"]) == 0
+    assert not (both / "leaderboard_vs_spw.md").exists()  # the main reference is not written twice
+    for suffix in ("csv", "md", "tex"):
+        assert (both / f"leaderboard_vs_ce.{suffix}").read_text() == (
+            alone / f"leaderboard.{suffix}"
+        ).read_text()
+    versus_ce = json.loads((both / "leaderboard_vs_ce.json").read_text())
+    validate(versus_ce)
+    assert versus_ce["reference"] == "ce"
+    assert versus_ce["entries"] == json.loads((alone / "leaderboard.json").read_text())["entries"]
+    assert json.loads((both / "leaderboard.json").read_text())["reference"] == "spw"
+
+
+def test_unknown_also_reference_is_refused_before_anything_is_written(runs, tmp_path, capsys):
+    out = tmp_path / "x"
+    with pytest.raises(SystemExit) as stop:
+        eval_cli.main(["--runs", str(runs), "--out", str(out), "--also-reference", "dcie"])
+    assert stop.value.code == 2 and not out.exists()
+    assert "--also-reference dcie" in capsys.readouterr().err
