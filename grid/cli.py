@@ -348,11 +348,18 @@ def train_all(plan: Plan, python: str, failed: list[str], token: str) -> None:
     group = args.backend == "local" and args.workers == 1
     clear_overwritten(plan)
     specs = run_specs(plan, python, threads, group, skip, token)
-    progress = Progress(len(specs), args.workers, args.runs / GRID_LOG)
+    progress = Progress(len(specs), args.workers, args.runs / GRID_LOG, fixed_slots=not on_cluster(args))
     progress.emit(f"grid: {len(specs)} train.py runs {where_runs_go(args)}, {threads} thread(s) each")
     execute(specs, args, progress)
     progress.emit(progress.summary())
     failed += [r.error for r in progress.failures]
+
+
+def on_cluster(args: argparse.Namespace) -> bool:
+    """Slurm, or a Ray cluster that is not started here: --workers does not size the pool."""
+    return args.backend == "slurm" or bool(
+        args.backend == "ray" and (args.address or os.environ.get("RAY_ADDRESS"))
+    )
 
 
 def where_runs_go(args: argparse.Namespace) -> str:
@@ -361,7 +368,7 @@ def where_runs_go(args: argparse.Namespace) -> str:
         return (
             f"as Slurm jobs (submitit executor: {args.slurm_cluster or 'Slurm if sbatch exists, else local'})"
         )
-    if args.backend == "ray" and (args.address or os.environ.get("RAY_ADDRESS")):
+    if on_cluster(args):
         return f"on the Ray cluster at {args.address or os.environ['RAY_ADDRESS']}"
     return f"on {args.backend} with {args.workers} worker(s)"
 

@@ -7,6 +7,11 @@ same :func:`grid.run_one.run_one` as a training run) on the ``local`` pool and o
 reports efficiency = (sum of run times / workers) / wall time, plus Ray's start-up time and the
 memory (RSS) of Ray's processes once started. Sleeping runs measure the scheduler alone, not
 the machine's cores.
+
+    python scripts/bench_grid.py --from-log runs/grid.log
+
+reports the same efficiency for the real grids that log recorded (one row per invocation on a local
+pool; run times as printed, to the second).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import time
 from pathlib import Path
 
 from grid import backends
+from grid.progress import log_report
 from grid.run_one import RunResult, RunSpec
 
 
@@ -85,7 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="runs at the same time (default 2)")
     p.add_argument("--backends", nargs="+", default=["local", "ray"], choices=["local", "ray"])
     p.add_argument("--out", type=Path, default=None, help="also write the Markdown report here")
+    p.add_argument(
+        "--from-log", type=Path, default=None, help="report the real grids of this grid.log instead"
+    )
     args = p.parse_args(argv)
+    if args.from_log is not None:
+        try:
+            print(log_report(args.from_log), end="")
+        except ValueError as err:
+            print(f"bench_grid.py: --from-log {args.from_log}: {err}", file=sys.stderr)
+            return 1
+        return 0
     lines = [
         f"# Grid scheduler efficiency: {args.runs} runs of {args.seconds:g} s, {args.workers} workers",
         "",

@@ -25,7 +25,7 @@ import pytest
 from common import run_folder as rf
 from grid import backends, cli
 from grid.plan import LABEL_ONLY_SPW, Job, expand_losses, train_commands
-from grid.progress import Progress
+from grid.progress import Progress, log_report, log_segments
 from grid.run_one import RunResult, RunSpec, mean_test_miou, run_one
 from grid.storage import RETURNED_FIRST, RETURNED_LAST, deposit_outputs, mark_storage
 
@@ -152,6 +152,14 @@ def test_progress_counts_eta_and_log(tmp_path):
     assert "ok     a  0m10s  test mIoU 0.2500" in lines[0] and "done 1, running 0, failed 0" in lines[0]
     assert "FAILED c: exit code 3 after 1 attempt(s); log: c.log" in lines[2] and "ETA 0m20s" in lines[2]
     assert (tmp_path / "grid.log").read_text().count("\n") == 3
+    # 41 s of runs (the failed one included) on 2 workers over 25 s of wall time
+    assert progress.efficiency(25.0) == pytest.approx(41.0 / 50.0)
+    assert progress.summary(25.0).endswith(
+        "runs took 0m41s of 2 worker(s) × 0m25s: scheduler efficiency 0.820"
+    )
+    cluster = Progress(1, workers=2, stream=_Lines([]), fixed_slots=False)
+    cluster.finished(RunResult("a", True, 0, 1, 10.0, "a.log"))
+    assert cluster.efficiency(5.0) is None and cluster.summary(5.0) == "grid: 1 done, 0 failed of 1 in 0m05s"
 
 
 def test_run_one_retries_a_killed_child_but_not_an_error(tmp_path):
@@ -516,3 +524,37 @@ def test_first_line_names_workers_here_or_the_cluster(monkeypatch):
     assert cli.where_runs_go(parse(["--backend", "ray"])) == "on the Ray cluster at e:1"
     slurm = cli.where_runs_go(parse(["--backend", "slurm", "--slurm-cluster", "local"]))
     assert slurm == "as Slurm jobs (submitit executor: local)"
+    # only a pool started here has --workers slots, so only it reports a scheduler efficiency
+    assert [cli.on_cluster(parse(a)) for a in (["--backend", "ray"], ["--backend", "slurm"])] == [True, True]
+    monkeypatch.delenv("RAY_ADDRESS")
+    assert [cli.on_cluster(parse(a)) for a in (["--backend", "ray"], ["--workers", "2"])] == [False, False]
+
+
+def test_log_segments_measure_the_efficiency_of_past_grids(tmp_path):
+    """grid.log → one segment per local-pool invocation; cluster grids and other lines are skipped."""
+    log = "\n".join(
+        [
+            "2026-12-05 05:00:00 grid: 3 train.py runs on local with 2 worker(s), 1 thread(s) each",
+            "2026-12-05 05:02:00 [1/3] ok     d/ce/seed0/fold0  2m00s  test mIoU 0.7 | done 1",
+            "2026-12-05 05:02:30 [2/3] ok     d/ce/seed0/fold1  2m30s  test mIoU 0.7 | done 2",
+            "2026-12-05 05:03:00 [3/3] FAILED d/ce/seed0/fold2: exit code 1 | done 2, failed 1",
+            "2026-12-05 05:03:00 grid: 2 done, 1 failed of 3 in 3m00s",
+            "2026-12-05 06:00:00 grid: 1 train.py runs on the Ray cluster at h:1, 1 thread(s) each",
+            "2026-12-05 06:10:00 [1/1] ok     d/ce/seed1/fold0  10m00s  test mIoU 0.7 | done 1",
+            "2026-12-05 07:00:00 grid: 2 train.py runs on ray with 1 worker(s), 1 thread(s) each",
+            "2026-12-05 08:05:00 [1/2] ok     d/ce/seed2/fold0  1h05m  test mIoU 0.7 | done 1",
+        ]
+    )
+    first, second = log_segments(log)
+    assert (first.workers, first.planned, first.runs, first.busy, first.wall) == (2, 3, 3, 270.0, 180.0)
+    assert first.efficiency == pytest.approx(270 / 360)
+    assert (second.workers, second.runs, second.busy, second.wall, second.efficiency) == (1, 1, 3900, 3900, 1)
+    (tmp_path / "grid.log").write_text(log)
+    report = log_report(tmp_path / "grid.log")
+    assert "| 2026-12-05 05:00:00 | 2 | 3 / 3 | 3m00s | 4m30s | 0.750 |" in report
+    assert report.rstrip().endswith(f"| all | | 4 | | 1h09m | {(270 + 3900) / (360 + 3900):.3f} |")
+    (tmp_path / "cluster.log").write_text(log.splitlines()[5] + "\n")
+    with pytest.raises(ValueError, match="no local-pool grid"):
+        log_report(tmp_path / "cluster.log")
+    with pytest.raises(ValueError, match="cannot read"):
+        log_report(tmp_path / "none.log")
