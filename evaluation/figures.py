@@ -71,6 +71,11 @@ def pick_images(runs: list[Run], n: int) -> list[int]:
     return [common[i] for i in dict.fromkeys(positions)]
 
 
+def has_predictions(runs: dict[str, Run], columns: list[str]) -> bool:
+    """Whether every column's run holds the prediction PNGs of its test images."""
+    return all(runs[c].prediction_path(int(i)).is_file() for c in columns for i in runs[c].metrics["index"])
+
+
 def qualitative_figure(
     runs: list[Run], table1: pd.DataFrame, dataset: str, data_root: Path, out: Path, n_images: int = 3
 ) -> Path | None:
@@ -87,7 +92,8 @@ def qualitative_figure(
     complete = sorted(k for k, v in by_split.items() if all(c in v for c in columns))
     if not columns or not complete:
         return None
-    chosen = by_split[complete[0]]
+    # the first split whose runs all kept their predictions (committed runs keep only small files)
+    chosen = by_split[next((k for k in complete if has_predictions(by_split[k], columns)), complete[0])]
     indices = pick_images([chosen[c] for c in columns], n_images)
     root = data_root / dataset
     titles = ["image", "ground truth", *(row_label(c) for c in columns)]

@@ -219,10 +219,11 @@ def _entries(stats: Statistics, table: pd.DataFrame, metrics: list[Metric], prof
 def _friedman_record(metric: str, result: dict) -> dict:
     return {
         "metric": metric,
-        "statistic": result["statistic"],
-        "p": result["p"],
+        # NaN (null) when every block ties every run name, e.g. a metric that is 0 for all runs
+        "statistic": _clean(result["statistic"]),
+        "p": _clean(result["p"]),
         "n_blocks": result["n_blocks"],
-        "cd": result["cd"],
+        "cd": _clean(result["cd"]),
         "mean_ranks": {k: float(v) for k, v in result["mean_ranks"].items()},
     }
 

@@ -264,3 +264,24 @@ def test_table1_caption_states_seeds_times_folds():
     frame = pd.DataFrame({"n_runs": [9, 9, 3, 0], "n_seeds": [3, 3, 1, 0]})
     caption = table1_caption(frame)
     assert "runs per cell: 3 (1 seed × 3 folds), 9 (3 seeds × 3 folds)." in caption
+
+
+def test_qualitative_figure_uses_a_split_whose_runs_kept_their_predictions(workspace, tmp_path):
+    """Committed runs keep only small files: fold 0 without CE's predictions → the figure comes from fold 1."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(workspace["runs"], runs)
+    shutil.rmtree(runs / "drive" / "ce" / "seed0" / "fold0" / "predictions")
+    result = evaluate(
+        runs, tmp_path / "res", data_root=workspace["data"], n_boot=20, losses=["ce", "dice", "spw"]
+    )
+    assert not [n for n in result.warnings if "qualitative" in n]
+    assert (tmp_path / "res" / "figures" / "qualitative_drive.png").stat().st_size > 1000
+    shutil.rmtree(runs / "drive" / "ce" / "seed0" / "fold1" / "predictions")  # no split has them all now
+    result = evaluate(
+        runs, tmp_path / "res2", data_root=workspace["data"], n_boot=20, losses=["ce", "dice", "spw"]
+    )
+    assert any(
+        "qualitative figure skipped" in n and "fold0/predictions/000.png" in n for n in result.warnings
+    )

@@ -179,3 +179,16 @@ def test_unknown_also_reference_is_refused_before_anything_is_written(runs, tmp_
         eval_cli.main(["--runs", str(runs), "--out", str(out), "--also-reference", "dcie"])
     assert stop.value.code == 2 and not out.exists()
     assert "--also-reference dcie" in capsys.readouterr().err
+
+
+def test_a_metric_tied_on_every_run_gives_a_null_friedman_test(tmp_path):
+    """All run names equal on every run: Friedman's statistic is undefined → null in valid JSON, not a crash."""
+    root = tmp_path / "runs"
+    for name in ("ce", "spw", "dice"):
+        for fold in (0, 1):
+            write_run(root, "drive", name, 0, fold, {"miou": [0.5, 0.5]}, indices=[2 * fold, 2 * fold + 1])
+    evaluate(root, tmp_path / "res", n_boot=20, data_root=empty_dir(tmp_path))
+    board = json.loads((tmp_path / "res" / "leaderboard.json").read_text())
+    validate(board)
+    miou = next(f for f in board["friedman"] if f["metric"] == "miou")
+    assert miou["statistic"] is None and miou["p"] is None
