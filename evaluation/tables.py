@@ -19,6 +19,7 @@ from common.run_folder import seed_fold
 from .naming import (
     PAPER_METRICS,
     PAPER_ROWS,
+    PAPER_TABLE_NAMES,
     Metric,
     dataset_label,
     order_datasets,
@@ -217,7 +218,9 @@ def versus_paper_frame(table1: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFram
     rows = []
     for rec in table1.itertuples(index=False):
         counterpart = paper_counterpart(rec.dataset)
-        paper_loss = "spw" if rec.run_name.startswith("spw") else rec.run_name
+        paper_loss = (
+            "spw" if rec.run_name.startswith("spw") else PAPER_TABLE_NAMES.get(rec.run_name, rec.run_name)
+        )
         if counterpart is None or (counterpart, paper_loss) not in paper.index:
             continue
         published = paper.loc[(counterpart, paper_loss)]

@@ -285,3 +285,15 @@ def test_qualitative_figure_uses_a_split_whose_runs_kept_their_predictions(works
     assert any(
         "qualitative figure skipped" in n and "fold0/predictions/000.png" in n for n in result.warnings
     )
+
+
+def test_balanced_ce_is_compared_with_the_papers_bce_row(tmp_path):
+    """The paper names class-balanced CE "BCE": run name balanced_ce (and old folders named bce) meet that row."""
+    runs = tmp_path / "runs"
+    for name in ("balanced_ce", "ce"):
+        write_run(runs, "drive", name, 0, 0, {"miou": [0.70, 0.72]})
+    evaluate(runs, tmp_path / "res", data_root=tmp_path, n_boot=20)
+    frame = pd.read_csv(tmp_path / "res" / "table1_vs_paper.csv")
+    row = frame[(frame["run_name"] == "balanced_ce") & (frame["metric"] == "miou")].iloc[0]
+    paper = load_paper_table(PAPER_TABLE).loc[("drive", "bce")]
+    assert row["paper_mean"] == pytest.approx(paper["miou_mean"]) and row["diff"] == pytest.approx(0.71 - 0.747)
