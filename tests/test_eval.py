@@ -296,4 +296,6 @@ def test_balanced_ce_is_compared_with_the_papers_bce_row(tmp_path):
     frame = pd.read_csv(tmp_path / "res" / "table1_vs_paper.csv")
     row = frame[(frame["run_name"] == "balanced_ce") & (frame["metric"] == "miou")].iloc[0]
     paper = load_paper_table(PAPER_TABLE).loc[("drive", "bce")]
-    assert row["paper_mean"] == pytest.approx(paper["miou_mean"]) and row["diff"] == pytest.approx(0.71 - 0.747)
+    assert row["paper_mean"] == pytest.approx(paper["miou_mean"]) and row["diff"] == pytest.approx(
+        0.71 - 0.747
+    )
