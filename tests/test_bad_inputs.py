@@ -558,6 +558,9 @@ CASES = [
     Case("eval-images-0", E, (*EVAL, "--images", "0"), ("--images",)),
     Case("eval-out-exists", E, ("--runs", "runs", "--out", "proc", "--name", "x"), ("proc", "--overwrite")),
     Case("eval-reference-unknown", E, (*EVAL, "--reference", "spww"), ("--reference", "spww")),
+    Case(
+        "eval-also-reference-unknown", E, (*EVAL, "--also-reference", "cee"), ("--also-reference cee", "ce")
+    ),
     Case("eval-compare-unknown", E, (*EVAL, "--compare", "ce", "nope"), ("--compare", "nope")),
     Case("eval-correction", E, (*EVAL, "--correction", "bonferoni"), ("--correction",)),
     Case("eval-n-boot-0", E, (*EVAL, "--n-boot", "0"), ("--n-boot",)),
