@@ -89,10 +89,10 @@ def evaluate(
     with staging_dir(out, overwrite=overwrite) as tmp:
         with pywarnings.catch_warnings(record=True) as caught:
             pywarnings.simplefilter("always")
-            _write_all(tmp, found.runs, datasets, losses, data_root, bench_csv, n_images, settings, notes)
             others = [name for name in also_reference if name != settings.reference]
-            if others:
-                write_other_references(tmp, found.runs, settings, others)
+            _write_all(
+                tmp, found.runs, datasets, losses, data_root, bench_csv, n_images, settings, notes, others
+            )
         copy_run_files(tmp / "runs", found.runs, bench_csv)
         write_observer(tmp, runs_root, data_root, found.runs, notes)
         notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
@@ -144,6 +144,7 @@ def _write_all(
     n_images: int,
     settings: Settings,
     notes: list[str],
+    others: list[str],
 ) -> None:
     per_run = tables.per_run_means(runs)
     names = order_datasets(datasets) if datasets else order_datasets(per_run["dataset"].unique())
@@ -153,7 +154,7 @@ def _write_all(
     table1 = tables.table1_frame(summary, names, rows)
     tables.write_table1(out, table1, names, [n for n in notes if "missing" in n])
     tables.write_versus_paper(out, tables.versus_paper_frame(table1, tables.load_paper_table(PAPER_TABLE)))
-    write_statistics(out, runs, settings, notes)
+    write_statistics(out, runs, settings, notes, others)
     extended.write_extended(out, extended.extended_frame(per_run))
     bench = cost.load_bench_csv(bench_csv)
     cost.write_cost(out, cost.cost_frame(runs, bench, data_root), bench)
@@ -185,15 +186,23 @@ def default_reference(runs, reference: str | None) -> str:
     return SPW_RUN if SPW_RUN in names else order_rows(names)[0]
 
 
-def write_statistics(out: Path, runs, settings: Settings, notes: list[str]) -> None:
-    """leaderboard.{json,csv,md,tex} and figures/{forest_*,dots_*,cd_*,rank_stability}.png."""
+def write_statistics(out: Path, runs, settings: Settings, notes: list[str], others=()) -> None:
+    """leaderboard.{json,csv,md,tex}, leaderboard_vs_<name>.* for each name in ``others``, and
+    figures/{forest_*,dots_*,cd_*,rank_stability}.png (the figures against ``settings.reference``)."""
     metrics = list(PAPER_METRICS)
     images = stats.per_image_frame(runs)
     computed = lb.compute(images, metrics, settings)
     notes += computed.warnings
     profiles = {(r.dataset, r.run_name): r.config.get("profile") for r in runs}
-    board = lb.build_leaderboard(computed, metrics, settings, profiles, [str(r.path) for r in runs])
-    lb.write_leaderboard(out, computed, board, metrics, settings)
+    paths = [str(r.path) for r in runs]
+    lb.write_leaderboard(
+        out, computed, lb.build_leaderboard(computed, metrics, settings, profiles, paths), metrics, settings
+    )
+    for name in others:  # only the comparisons depend on the reference (leaderboard.against)
+        local = replace(settings, reference=name)
+        other = lb.against(computed, images, metrics, local)
+        board = lb.build_leaderboard(other, metrics, local, profiles, paths)
+        lb.write_leaderboard(out, other, board, metrics, local, stem=f"leaderboard_vs_{name}")
     fig_dir = out / "figures"
     fig_dir.mkdir(exist_ok=True)
     table = lb.long_table(computed)
@@ -203,23 +212,6 @@ def write_statistics(out: Path, runs, settings: Settings, notes: list[str]) -> N
     for m in metrics:
         stat_figures.cd_diagram(computed.friedman[m.key], m, fig_dir)
     stat_figures.rank_stability_plot(computed.stability, metrics, fig_dir)
-
-
-def write_other_references(out: Path, runs, settings: Settings, names) -> None:
-    """``leaderboard_vs_<name>.{json,csv,md,tex}`` for each extra reference (same runs, same settings).
-
-    The reference-free statistics (ranks, bootstrap, Friedman) are recomputed with the same seed, so
-    they equal those of leaderboard.*; only the comparisons change.
-    """
-    metrics = list(PAPER_METRICS)
-    images = stats.per_image_frame(runs)
-    computed = lb.compute(images, metrics, settings)
-    profiles = {(r.dataset, r.run_name): r.config.get("profile") for r in runs}
-    for name in names:
-        local = replace(settings, reference=name)
-        other = lb.against(computed, images, metrics, local)
-        board = lb.build_leaderboard(other, metrics, local, profiles, [str(r.path) for r in runs])
-        lb.write_leaderboard(out, other, board, metrics, local, stem=f"leaderboard_vs_{name}")
 
 
 def write_observer(out: Path, runs_root: Path, data_root: Path, runs, notes: list[str]) -> None:
