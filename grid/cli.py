@@ -20,8 +20,10 @@ import argparse
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -480,10 +482,41 @@ def main(argv: list[str] | None = None) -> int:
     except backends.BackendUnavailable as err:
         print(f"run_benchmark: error: {err}", file=sys.stderr)
         return 2
+    restore = stop_on_sigterm()
     try:
         return run_grid(plan)
     finally:
+        restore()
         backends.disconnect(ray_started)
+
+
+class GridStopped(KeyboardInterrupt):
+    """SIGTERM (``kill``, a batch scheduler's stop) handled as Ctrl-C is: no new run starts, the
+    running trainers are stopped, finished runs are kept. A KeyboardInterrupt, so every ``except
+    KeyboardInterrupt`` of the backends stops the children for it too."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stop_on_sigterm() -> Callable[[], None]:
+    """Turn SIGTERM into :class:`GridStopped` while the grid runs; the function that undoes it.
+
+    A grid started in the background (``cmd &``) ignores SIGINT, so ``kill <pid>`` (SIGTERM) is the
+    way to stop it; without this handler SIGTERM killed the runner and left its trainers running.
+    A second SIGTERM during the stop is ignored, so the clean-up finishes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum: int, _frame) -> None:
+        signal.signal(signum, signal.SIG_IGN)
+        raise GridStopped(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def run_grid(plan: Plan) -> int:
@@ -495,13 +528,14 @@ def run_grid(plan: Plan) -> int:
             return 2
         token = mark_storage(storage_root(args)) if returns_outputs(args) or args.backend != "local" else ""
         train_all(plan, sys.executable, failed, token)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
+        how = f"stopped by {err}" if isinstance(err, GridStopped) else "interrupted"
         print(
-            f"\nrun_benchmark: interrupted after {format_duration(time.perf_counter() - start)}; finished runs "
+            f"\nrun_benchmark: {how} after {format_duration(time.perf_counter() - start)}; finished runs "
             "are kept, rerun the same command to resume",
             file=sys.stderr,
         )
-        return 130
+        return 128 + (err.signum if isinstance(err, GridStopped) else signal.SIGINT)
     except backends.BackendUnavailable as err:
         print(f"run_benchmark: error: {err}", file=sys.stderr)
         return 2

@@ -344,7 +344,12 @@ def test_submitit_local_executor_equals_train_py_alone(data_root, reference, tmp
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_the_grid_and_leaves_no_child(data_root, tmp_path):
+@pytest.mark.parametrize(
+    "sig, code, said",
+    [(signal.SIGINT, 130, b"interrupted"), (signal.SIGTERM, 143, b"stopped by SIGTERM")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_ctrl_c_or_sigterm_stops_the_grid_and_leaves_no_child(data_root, tmp_path, sig, code, said):
     runs = tmp_path / "runs"
     argv = grid_argv(data_root, runs, "--workers", "2", folds=("0", "1"))
     grid = subprocess.Popen(
@@ -364,9 +369,9 @@ def test_ctrl_c_stops_the_grid_and_leaves_no_child(data_root, tmp_path):
         time.sleep(0.05)
     assert log.is_file() and "grid: attempt 1 pid" in log.read_text(), "no run started within 10 minutes"
     child = int(log.read_text().split("grid: attempt 1 pid ")[1].split(":")[0])
-    grid.send_signal(signal.SIGINT)  # what Ctrl-C sends to the runner
+    grid.send_signal(sig)  # SIGINT: what Ctrl-C sends; SIGTERM: `kill`, the way to stop a grid run with `&`
     _, err = grid.communicate(timeout=180)
-    assert grid.returncode == 130 and b"interrupted" in err
+    assert grid.returncode == code and said in err and b"Traceback" not in err
     assert (
         not Path(f"/proc/{child}").exists() or b"zombie" in Path(f"/proc/{child}/status").read_bytes().lower()
     )
