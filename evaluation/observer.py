@@ -110,20 +110,24 @@ HUMAN_COLUMNS: tuple[tuple[str, str, int], ...] = (
 def observer_scores(runs_root: Path, data_root: Path, datasets) -> tuple[pd.DataFrame, list[str]]:
     """Per-image inter-observer rows of ``datasets``, and notes on the sets that have none.
 
-    Taken from ``runs_root/inter_observer.csv`` when it exists (a committed copy), else computed from
-    the processed sets under ``data_root`` that have ``masks2/``.
+    A data set found in ``runs_root/inter_observer.csv`` (a committed copy) is taken from it; every
+    other one is computed from its processed set under ``data_root`` when that has ``masks2/``. So a
+    copy written before a data set had runs does not hide that data set's row.
     """
+    frames, notes, copied = [], [], set()
     committed = Path(runs_root) / OBSERVER_CSV
     if committed.is_file():
         frame = pd.read_csv(committed)
-        return frame[frame["dataset"].isin(list(datasets))].reset_index(drop=True), []
-    frames, notes = [], []
-    for dataset in datasets:
+        frame = frame[frame["dataset"].isin(list(datasets))]
+        copied = set(frame["dataset"])
+        frames.append(frame)
+    for dataset in [d for d in datasets if d not in copied]:
         root = Path(data_root) / dataset
         if second_observer_indices(root):
             frames.append(inter_observer_frame(root))
         elif get_dataset(dataset).family == "drive" and not root.is_dir():  # the vessel sets have observers
             notes.append(f"{dataset}: inter-observer row skipped ({root} not found; --data-root {data_root})")
+    frames = [f for f in frames if not f.empty]
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), notes
 
 

@@ -100,3 +100,22 @@ def test_eval_writes_the_human_row_and_regenerates_it_without_the_data(tmp_path)
     evaluate(tmp_path / "a" / "runs", tmp_path / "b", data_root=empty, n_boot=50)
     for name in ("human_row.csv", "human_row.md", f"runs/{OBSERVER_CSV}"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_a_committed_copy_does_not_hide_a_data_set_it_lacks(tmp_path):
+    # the copy was written when only DRIVE had runs; STARE's row must still come from --data-root
+    runs, data = tmp_path / "runs", tmp_path / "processed"
+    runs.mkdir()
+    observer_rows().to_csv(runs / OBSERVER_CSV, index=False)
+    folder = write_processed(data, "stare", 3)
+    (folder / "masks2").mkdir()
+    mask = np.asarray(Image.open(folder / "masks" / "001.png"))
+    Image.fromarray(mask).save(folder / "masks2" / "001.png")  # agrees with the first observer
+    meta = json.loads((folder / "metadata.json").read_text())
+    meta["samples"] = [{"id": f"im{i:04d}"} for i in range(3)]
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    scores, notes = observer_scores(runs, data, ["drive", "stare"])
+    assert notes == [] and sorted(set(scores["dataset"])) == ["drive", "stare"]
+    assert scores[scores["dataset"] == "drive"]["miou"].tolist() == [0.8, 0.6]  # from the copy
+    stare = scores[scores["dataset"] == "stare"]
+    assert stare["index"].tolist() == [1] and stare["miou"].tolist() == [pytest.approx(1.0)]
