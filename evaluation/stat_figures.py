@@ -91,7 +91,12 @@ def cd_diagram(result: dict | None, metric: Metric, out: Path) -> Path | None:
     ranks = result["mean_ranks"].rename(index=row_label)
     pvalues = result["pvalues"].rename(index=row_label, columns=row_label)
     fig, ax = plt.subplots(figsize=(8, 0.25 * len(ranks) + 1.5))
-    sp.critical_difference_diagram(ranks, pvalues, ax=ax)
+    drawn = sp.critical_difference_diagram(ranks, pvalues, ax=ax)
+    for line in (artist for bar in drawn["crossbars"] for artist in bar):
+        # scikit-posthocs draws each bar through its losses in set order, which changes with
+        # PYTHONHASHSEED; sorted, the same ranks give the same pixels on every run
+        x, y = line.get_data()
+        line.set_data(sorted(x), y)
     ax.set_title(
         f"{metric.label}: mean rank over {result['n_blocks']} (data set, seed, fold) blocks, 1 = best\n"
         f"bars join losses Nemenyi cannot separate; Friedman p = {result['p']:.2g}, CD = {result['cd']:.2f}",

@@ -358,6 +358,9 @@ def test_ctrl_c_or_sigterm_stops_the_grid_and_leaves_no_child(data_root, tmp_pat
         env=ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        # a test session started in the background (`make test &`) inherits SIGINT ignored, and Python
+        # then never raises KeyboardInterrupt: give the runner the terminal's default, as Ctrl-C meets it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     log = runs / "synth-drive" / "ce" / "seed0" / "fold0.grid.log"
     # generous: on a loaded 2-core machine the runner's start (imports, data checks) has taken over 2 minutes
