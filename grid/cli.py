@@ -529,13 +529,14 @@ def run_grid(plan: Plan) -> int:
         token = mark_storage(storage_root(args)) if returns_outputs(args) or args.backend != "local" else ""
         train_all(plan, sys.executable, failed, token)
     except KeyboardInterrupt as err:
-        how = f"stopped by {err}" if isinstance(err, GridStopped) else "interrupted"
+        signum = err.signum if isinstance(err, GridStopped) else signal.SIGINT
+        how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
         print(
             f"\nrun_benchmark: {how} after {format_duration(time.perf_counter() - start)}; finished runs "
             "are kept, rerun the same command to resume",
             file=sys.stderr,
         )
-        return 128 + (err.signum if isinstance(err, GridStopped) else signal.SIGINT)
+        return 128 + signum
     except backends.BackendUnavailable as err:
         print(f"run_benchmark: error: {err}", file=sys.stderr)
         return 2

@@ -6,6 +6,11 @@ or from scipy / statsmodels called directly on the same numbers.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -302,6 +307,7 @@ def test_paired_runs_pairs_only_shared_blocks():
 
 CD_SCRIPT = """
 import sys
+from pathlib import Path
 import pandas as pd
 from evaluation.naming import Metric
 from evaluation.stat_figures import cd_diagram
@@ -310,16 +316,11 @@ ranks = pd.Series([2.0, 2.5, 3.0, 4.0, 4.5, 5.0], index=names)
 pvalues = pd.DataFrame(0.9, index=names, columns=names)  # no pair separated: one bar through all six
 pvalues.loc["ce", "tversky"] = pvalues.loc["tversky", "ce"] = 0.001  # ... but two overlapping ones
 result = {"mean_ranks": ranks, "pvalues": pvalues, "n_blocks": 9, "p": 0.01, "cd": 1.5}
-cd_diagram(result, Metric("miou", "mIoU", True, 4), __import__("pathlib").Path(sys.argv[1]))
+cd_diagram(result, Metric("miou", "mIoU", True, 4), Path(sys.argv[1]))
 """
 
 
 def test_cd_diagram_is_the_same_image_under_any_hash_seed(tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     repo = Path(__file__).resolve().parents[1]
     images = []
     for seed in ("0", "1", "2"):
